@@ -1,0 +1,177 @@
+"""Command line: python -m app serve|worker|migrate|create-user|reset-password|settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.config import Config, ConfigError, ensure_secret, load_config, settings_help
+from app.db import Database, DatabaseUnavailable
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _config() -> Config:
+    return ensure_secret(load_config())
+
+
+async def _with_db(config: Config, work: Callable[[Database], Awaitable[Any]]) -> Any:
+    db = Database(config.database_url, maxsize=4)
+    await db.connect()
+    try:
+        from app.migrate import migrate
+
+        await migrate(db)
+        return await work(db)
+    finally:
+        await db.close()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from app.main import create_app
+
+    config = _config()
+    if args.host:
+        config = config.replace(host=args.host)
+    if args.port:
+        config = config.replace(port=args.port)
+    app = create_app(config)
+    print(f"Sonora is listening on http://{config.host}:{config.port}/", flush=True)
+    web.run_app(app, host=config.host, port=config.port, print=None,
+                access_log=None, shutdown_timeout=10)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.migrate import migrate
+
+    config = _config()
+
+    async def run() -> list[str]:
+        db = Database(config.database_url, maxsize=2)
+        await db.connect()
+        try:
+            return await migrate(db)
+        finally:
+            await db.close()
+
+    applied = asyncio.run(run())
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+def _password(given: str | None, confirm: bool = True) -> str:
+    if given:
+        return given
+    first = getpass.getpass("Password: ")
+    if confirm and getpass.getpass("Again: ") != first:
+        raise SystemExit("the passwords differ")
+    return first
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    from app.adapters.kv import MemoryKV
+    from app.errors import AppError
+    from app.services.authstate import AuthStateCache
+    from app.services.users import UserService, parse_new_account
+
+    config = _config()
+    password = _password(args.password)
+
+    async def work(db: Database) -> dict[str, Any]:
+        users = UserService(db, config, AuthStateCache(db, MemoryKV(config.namespace)))
+        account = parse_new_account({"email": args.email, "username": args.username,
+                                     "password": password, "display_name": args.display_name})
+        return await users.create(account, role="admin" if args.admin else "member")
+
+    try:
+        user = asyncio.run(_with_db(config, work))
+    except AppError as exc:
+        detail = f" {exc.details}" if exc.details else ""
+        print(f"error: {exc.message}{detail}", file=sys.stderr)
+        return 1
+    print(f"created {user['role']} {user['username']} (id {user['id']})")
+    return 0
+
+
+def cmd_reset_password(args: argparse.Namespace) -> int:
+    from app.adapters.kv import make_kv
+    from app.errors import AppError
+    from app.services.authstate import AuthStateCache
+    from app.services.users import UserService
+
+    config = _config()
+    password = _password(args.password)
+
+    async def work(db: Database) -> dict[str, Any]:
+        kv = make_kv(config.redis_url, config.namespace)
+        try:
+            users = UserService(db, config, AuthStateCache(db, kv))
+            return await users.reset_password(args.username, password)
+        finally:
+            await kv.close()
+
+    try:
+        user = asyncio.run(_with_db(config, work))
+    except AppError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"password of {user['username']} changed; every session of the account was ended")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    for name, default, help_text in settings_help():
+        print(f"# {help_text}\n{name}={default}\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Sonora music server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="run the web server")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="apply sql/ migrations").set_defaults(func=cmd_migrate)
+    p = sub.add_parser("create-user", help="create an account")
+    p.add_argument("--email", required=True)
+    p.add_argument("--username", required=True)
+    p.add_argument("--password")
+    p.add_argument("--display-name")
+    p.add_argument("--admin", action="store_true")
+    p.set_defaults(func=cmd_create_user)
+    p = sub.add_parser("reset-password", help="set a new password for an account")
+    p.add_argument("--username", required=True)
+    p.add_argument("--password")
+    p.set_defaults(func=cmd_reset_password)
+    sub.add_parser("settings", help="print every setting with its default").set_defaults(
+        func=cmd_settings
+    )
+    args = parser.parse_args(argv)
+    try:
+        config_level = load_config().log_level
+    except ConfigError:
+        config_level = "INFO"
+    _setup_logging(config_level)
+    try:
+        return int(args.func(args))
+    except (ConfigError, DatabaseUnavailable) as exc:
+        print(f"sonora: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""Key-value store port: Redis, or an in-process equivalent for a single process.
+
+Used for login rate limits, cached authentication state and (later) the read cache. Every key is
+prefixed with the namespace. When Redis fails, operations raise `KVUnavailable` at once for a short
+cool-down instead of stalling each request on a timeout, and deletions that could not be sent are
+retried as soon as Redis answers again, so a stale entry cannot outlive an invalidation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import time
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+
+class KVUnavailable(Exception):
+    """The key-value store cannot be reached right now."""
+
+
+class KeyValue(Protocol):
+    """What Sonora asks of a key-value store."""
+
+    name: str
+
+    async def get(self, key: str) -> bytes | None: ...
+    async def mget(self, keys: list[str]) -> list[bytes | None]: ...
+    async def set(self, key: str, value: bytes, ttl: float) -> None: ...
+    async def add(self, key: str, value: bytes, ttl: float) -> bool: ...
+    async def delete(self, *keys: str) -> None: ...
+    async def incr(self, key: str, ttl: float) -> tuple[int, float]: ...
+    async def ttl(self, key: str) -> float: ...
+    async def ping(self) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class MemoryKV:
+    """In-process store with expiry; the same contract as RedisKV, for one process."""
+
+    name = "memory"
+
+    def __init__(self, namespace: str = "sonora") -> None:
+        self.prefix = namespace + ":"
+        self._data: dict[str, tuple[bytes, float]] = {}
+        self._expiry: list[tuple[float, str]] = []
+        self._lock = asyncio.Lock()
+
+    def _now(self) -> float:
+        return time.monotonic()
+
+    def _live(self, key: str) -> tuple[bytes, float] | None:
+        item = self._data.get(self.prefix + key)
+        if item is None:
+            return None
+        if item[1] <= self._now():
+            del self._data[self.prefix + key]
+            return None
+        return item
+
+    def _sweep(self) -> None:
+        now = self._now()
+        while self._expiry and self._expiry[0][0] <= now:
+            _, full = heapq.heappop(self._expiry)
+            item = self._data.get(full)
+            if item is not None and item[1] <= now:
+                del self._data[full]
+
+    def _put(self, key: str, value: bytes, ttl: float) -> None:
+        expires = self._now() + ttl
+        self._data[self.prefix + key] = (value, expires)
+        heapq.heappush(self._expiry, (expires, self.prefix + key))
+        self._sweep()
+
+    async def get(self, key: str) -> bytes | None:
+        item = self._live(key)
+        return item[0] if item else None
+
+    async def mget(self, keys: list[str]) -> list[bytes | None]:
+        return [await self.get(k) for k in keys]
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        self._put(key, value, ttl)
+
+    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._put(key, value, ttl)
+        return True
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._data.pop(self.prefix + key, None)
+
+    async def incr(self, key: str, ttl: float) -> tuple[int, float]:
+        item = self._live(key)
+        if item is None:
+            self._put(key, b"1", ttl)
+            return 1, ttl
+        value = int(item[0]) + 1
+        self._data[self.prefix + key] = (str(value).encode(), item[1])
+        return value, max(0.0, item[1] - self._now())
+
+    async def ttl(self, key: str) -> float:
+        item = self._live(key)
+        return max(0.0, item[1] - self._now()) if item else 0.0
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+class RedisKV:
+    """Redis through redis.asyncio, with short timeouts and a cool-down after a failure."""
+
+    name = "redis"
+    COOL_DOWN = 1.0
+
+    def __init__(self, url: str, namespace: str = "sonora", timeout: float = 0.5) -> None:
+        self.prefix = namespace + ":"
+        # One quick retry and half-second timeouts: the defaults stall for seconds when Redis is gone.
+        self.client = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=15,
+        )
+        self._down_until = 0.0
+        self._pending_deletes: set[str] = set()
+
+    def _check(self) -> None:
+        if time.monotonic() < self._down_until:
+            raise KVUnavailable("redis is cooling down after a failure")
+
+    def _failed(self, exc: BaseException) -> KVUnavailable:
+        if self._down_until < time.monotonic():
+            log.warning("redis unavailable: %s", exc)
+        self._down_until = time.monotonic() + self.COOL_DOWN
+        return KVUnavailable(str(exc))
+
+    async def _flush_pending(self) -> None:
+        if self._pending_deletes:
+            keys = list(self._pending_deletes)
+            await self.client.delete(*keys)
+            self._pending_deletes.difference_update(keys)
+
+    async def get(self, key: str) -> bytes | None:
+        self._check()
+        try:
+            await self._flush_pending()
+            value = await self.client.get(self.prefix + key)
+            return value.encode() if isinstance(value, str) else value
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc) from exc
+
+    async def mget(self, keys: list[str]) -> list[bytes | None]:
+        self._check()
+        try:
+            await self._flush_pending()
+            values = await self.client.mget([self.prefix + k for k in keys])
+            return [v if v is None or isinstance(v, bytes) else v.encode() for v in values]
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc) from exc
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        self._check()
+        try:
+            await self._flush_pending()
+            await self.client.set(self.prefix + key, value, px=max(1, int(ttl * 1000)))
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc) from exc
+
+    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+        self._check()
+        try:
+            await self._flush_pending()
+            done = await self.client.set(
+                self.prefix + key, value, px=max(1, int(ttl * 1000)), nx=True
+            )
+            return bool(done)
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc) from exc
+
+    async def delete(self, *keys: str) -> None:
+        """Delete keys; when Redis is down the deletion is kept and sent once it answers again."""
+        full = [self.prefix + k for k in keys]
+        if time.monotonic() < self._down_until:
+            self._pending_deletes.update(full)
+            raise KVUnavailable("redis is cooling down after a failure")
+        try:
+            await self.client.delete(*full)
+            await self._flush_pending()
+        except (RedisError, OSError) as exc:
+            self._pending_deletes.update(full)
+            raise self._failed(exc) from exc
+
+    async def incr(self, key: str, ttl: float) -> tuple[int, float]:
+        self._check()
+        full = self.prefix + key
+        try:
+            await self._flush_pending()
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.incr(full)
+                pipe.pexpire(full, max(1, int(ttl * 1000)), nx=True)
+                pipe.pttl(full)
+                value, _, remaining = await pipe.execute()
+            return int(value), max(0.0, remaining / 1000)
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc) from exc
+
+    async def ttl(self, key: str) -> float:
+        self._check()
+        try:
+            remaining = await self.client.pttl(self.prefix + key)
+            return max(0.0, remaining / 1000)
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc) from exc
+
+    async def ping(self) -> bool:
+        try:
+            await self.client.ping()
+            self._down_until = 0.0
+            await self._flush_pending()
+            return True
+        except (RedisError, OSError) as exc:
+            self._failed(exc)
+            return False
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def make_kv(url: str, namespace: str) -> KeyValue:
+    """The configured store: Redis when a URL is set, otherwise the in-process one."""
+    return RedisKV(url, namespace) if url else MemoryKV(namespace)

@@ -1,0 +1,208 @@
+"""MySQL through aiomysql: one pool, plain parameterised SQL, one retry on a lost connection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiomysql
+import pymysql
+
+log = logging.getLogger(__name__)
+
+# 2006 "server has gone away", 2013 "lost connection during query": retried once when idempotent.
+LOST_CONNECTION = {2006, 2013, 2055}
+Row = dict[str, Any]
+INIT_COMMAND = "SET time_zone = '+00:00', SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"
+
+
+class DatabaseUnavailable(Exception):
+    """MySQL cannot be reached."""
+
+
+@dataclass(frozen=True)
+class DbTarget:
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    @classmethod
+    def parse(cls, url: str) -> DbTarget:
+        parts = urlsplit(url)
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 3306,
+            user=unquote(parts.username or "root"),
+            password=unquote(parts.password or ""),
+            database=parts.path.lstrip("/") or "sonora",
+        )
+
+    def describe(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+def _is_lost(exc: BaseException) -> bool:
+    if isinstance(exc, pymysql.err.InterfaceError):
+        return True
+    return isinstance(exc, pymysql.err.OperationalError) and bool(exc.args) and (
+        exc.args[0] in LOST_CONNECTION
+    )
+
+
+class Tx:
+    """A connection inside a transaction; statements run in order and commit together."""
+
+    def __init__(self, conn: aiomysql.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Run a statement; returns the last insert id or, when none, the affected row count."""
+        async with self.conn.cursor() as cur:
+            await cur.execute(sql, params)
+            return int(cur.lastrowid or cur.rowcount)
+
+    async def rowcount(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        async with self.conn.cursor() as cur:
+            await cur.execute(sql, params)
+            return int(cur.rowcount)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
+        async with self.conn.cursor(aiomysql.DictCursor) as cur:
+            await cur.execute(sql, params)
+            return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
+        async with self.conn.cursor(aiomysql.DictCursor) as cur:
+            await cur.execute(sql, params)
+            row = await cur.fetchone()
+            return dict(row) if row else None
+
+    async def fetchval(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        async with self.conn.cursor() as cur:
+            await cur.execute(sql, params)
+            row = await cur.fetchone()
+            return row[0] if row else None
+
+
+class Database:
+    """The pool and the one way SQL is run."""
+
+    def __init__(self, url: str, minsize: int = 1, maxsize: int = 20) -> None:
+        self.target = DbTarget.parse(url)
+        self.minsize = minsize
+        self.maxsize = maxsize
+        self.pool: aiomysql.Pool | None = None
+
+    async def connect(self, create: bool = True) -> None:
+        """Open the pool, creating the database first if it is missing."""
+        t = self.target
+        try:
+            if create:
+                conn = await aiomysql.connect(
+                    host=t.host, port=t.port, user=t.user, password=t.password,
+                    connect_timeout=5, autocommit=True,
+                )
+                try:
+                    async with conn.cursor() as cur:
+                        # Checked first: IF NOT EXISTS leaves a note that aiomysql raises as a warning.
+                        await cur.execute(
+                            "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                            (t.database,),
+                        )
+                        if not await cur.fetchone():
+                            await cur.execute(
+                                f"CREATE DATABASE `{_ident(t.database)}` "
+                                "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                            )
+                finally:
+                    conn.close()
+            self.pool = await aiomysql.create_pool(
+                host=t.host, port=t.port, user=t.user, password=t.password, db=t.database,
+                minsize=self.minsize, maxsize=self.maxsize, autocommit=True, charset="utf8mb4",
+                pool_recycle=3600, connect_timeout=5,
+                init_command=INIT_COMMAND,
+            )
+        except (TimeoutError, OSError, pymysql.err.MySQLError) as exc:
+            raise DatabaseUnavailable(
+                f"cannot reach MySQL at {t.describe()} ({_reason(exc)}); start MariaDB or set "
+                "SONORA_DATABASE_URL"
+            ) from exc
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            await self.pool.wait_closed()
+            self.pool = None
+
+    def _pool(self) -> aiomysql.Pool:
+        if self.pool is None:
+            raise DatabaseUnavailable("the database pool is not open")
+        return self.pool
+
+    async def _run(self, method: str, sql: str, params: Any, idempotent: bool) -> Any:
+        attempts = 2 if idempotent else 1
+        for attempt in range(attempts):
+            try:
+                async with self._pool().acquire() as conn:
+                    return await getattr(Tx(conn), method)(sql, params)
+            except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
+                if attempt + 1 < attempts and _is_lost(exc):
+                    log.warning("lost the MySQL connection; retrying once")
+                    continue
+                if _is_lost(exc) or exc.args and exc.args[0] == 2003:  # 2003: cannot connect
+                    raise DatabaseUnavailable(_reason(exc)) from exc
+                raise
+        raise AssertionError("unreachable")
+
+    async def fetchall(self, sql: str, params: Any = ()) -> list[Row]:
+        return await self._run("fetchall", sql, params, True)
+
+    async def fetchone(self, sql: str, params: Any = ()) -> Row | None:
+        return await self._run("fetchone", sql, params, True)
+
+    async def fetchval(self, sql: str, params: Any = ()) -> Any:
+        return await self._run("fetchval", sql, params, True)
+
+    async def execute(self, sql: str, params: Any = (), idempotent: bool = False) -> int:
+        """Run one write in autocommit; retried once on a lost connection only when idempotent."""
+        return await self._run("execute", sql, params, idempotent)
+
+    async def rowcount(self, sql: str, params: Any = (), idempotent: bool = False) -> int:
+        return await self._run("rowcount", sql, params, idempotent)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """A transaction: committed when the block ends, rolled back when it raises."""
+        async with self._pool().acquire() as conn:
+            await conn.begin()
+            try:
+                yield Tx(conn)
+            except BaseException:
+                await conn.rollback()
+                raise
+            else:
+                await conn.commit()
+
+    async def ping(self) -> bool:
+        try:
+            return await self.fetchval("SELECT 1") == 1
+        except Exception:  # noqa: BLE001 - health reports any failure as down
+            return False
+
+
+def _ident(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name {name!r}")
+    return name
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, pymysql.err.MySQLError) and len(exc.args) >= 2:
+        return str(exc.args[1])
+    return str(exc) or type(exc).__name__

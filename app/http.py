@@ -1,0 +1,123 @@
+"""Typed request helpers for handlers: JSON bodies, ids, paging, the caller and their address."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+from aiohttp import web
+
+from app import keys
+from app.errors import BadRequest, Forbidden, InvalidInput, InvalidJson, Unauthenticated
+from app.services.auth import Principal
+
+MAX_DEPTH = 32
+MAX_ID = 2**63 - 1
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object; 400 when it is not JSON, 422 when it is not an object."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidJson() from exc
+    if _depth(data) > MAX_DEPTH:
+        raise InvalidJson("The JSON body is nested too deeply")
+    if not isinstance(data, dict):
+        raise InvalidInput("The body must be a JSON object")
+    return data
+
+
+def int_param(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(details={"fields": {name: "must be an integer"}}) from None
+    if not lo <= number <= hi:
+        raise InvalidInput(details={"fields": {name: f"must be between {lo} and {hi}"}})
+    return number
+
+
+def paging(request: web.Request) -> tuple[int, int]:
+    """`limit` (default 20, max 100) and `offset`, or a 1-based `page`."""
+    q = request.query
+    limit = int_param(q.get("limit"), "limit", 20, 1, 100)
+    if q.get("page") not in (None, "") and q.get("offset") in (None, ""):
+        page = int_param(q.get("page"), "page", 1, 1, 1_000_000)
+        return limit, (page - 1) * limit
+    return limit, int_param(q.get("offset"), "offset", 0, 0, 10_000_000)
+
+
+def page_json(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def path_id(request: web.Request, name: str = "id") -> int:
+    """An id from the path; routes match digits only, this bounds the size."""
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= MAX_ID:
+        raise BadRequest("Ids are positive integers")
+    return int(raw)
+
+
+def principal(request: web.Request) -> Principal | None:
+    return request.get(keys.PRINCIPAL)
+
+
+def require_user(request: web.Request) -> Principal:
+    """The authenticated caller, or 401 with the reason the credentials were refused."""
+    p = request.get(keys.PRINCIPAL)
+    if p is None:
+        error = request.get(keys.AUTH_ERROR)
+        raise error if isinstance(error, Unauthenticated) else Unauthenticated()
+    return p
+
+
+def require_admin(request: web.Request) -> Principal:
+    p = require_user(request)
+    if not p.is_admin:
+        raise Forbidden("Admins only")
+    return p
+
+
+def client_ip(request: web.Request) -> str:
+    """The peer address, or the last untrusted X-Forwarded-For hop when the peer is a trusted proxy."""
+    peer = request.remote or ""
+    trusted = request.app[keys.CONFIG].trusted_proxies
+    if not trusted or not _in(peer, trusted):
+        return peer
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _in(hop, trusted):
+            return hop
+    return peer
+
+
+def _in(address: str, networks: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for net in networks:
+        try:
+            if ip in ipaddress.ip_network(net, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False

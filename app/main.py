@@ -1,0 +1,124 @@
+"""The application factory: one `create_app(config)` for `serve`, the tests and the bench."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from app import keys, openapi
+from app.adapters.bus import BusUnavailable, make_bus
+from app.adapters.kv import make_kv
+from app.config import Config
+from app.db import Database
+from app.middlewares import (
+    access_log_middleware,
+    auth_middleware,
+    error_middleware,
+    security_headers_middleware,
+)
+from app.migrate import migrate
+from app.routes import admin_pages, auth, meta, pages, users
+from app.services.auth import AuthService
+from app.services.authstate import AuthStateCache
+from app.services.users import UserService
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+VERSION = "0.1.0"
+API_TABLES = [auth.routes, users.routes, meta.routes]
+MAX_BODY = 1024**2
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """MySQL pool for the app's lifetime; migrations are applied on start (idempotent)."""
+    db = Database(app[keys.CONFIG].database_url)
+    await db.connect()
+    await migrate(db)
+    app[keys.DB] = db
+    yield
+    await db.close()
+
+
+async def kv_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[keys.CONFIG]
+    kv = make_kv(config.redis_url, config.namespace)
+    if not await kv.ping():
+        log.warning("Redis at SONORA_REDIS_URL is not answering; running degraded until it does")
+    app[keys.KV] = kv
+    yield
+    await kv.close()
+
+
+async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The broker connection; when it is down at start, keep retrying in the background."""
+    config = app[keys.CONFIG]
+    bus = make_bus(config.amqp_url, config.namespace)
+    app[keys.BUS] = bus
+    retry: asyncio.Task[None] | None = None
+    try:
+        await bus.start()
+    except BusUnavailable as exc:
+        log.warning("%s; events wait in the outbox until it is reachable", exc)
+
+        async def keep_trying() -> None:
+            while True:
+                await asyncio.sleep(5)
+                try:
+                    await bus.start()
+                    log.info("connected to RabbitMQ")
+                    return
+                except BusUnavailable:
+                    continue
+
+        retry = asyncio.create_task(keep_trying())
+    yield
+    if retry is not None:
+        retry.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retry
+    await bus.close()
+
+
+async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    config, db, kv = app[keys.CONFIG], app[keys.DB], app[keys.KV]
+    authstate = AuthStateCache(db, kv)
+    users_service = UserService(db, config, authstate)
+    app[keys.USERS] = users_service
+    app[keys.AUTH] = AuthService(db, kv, config, users_service, authstate)
+    yield
+
+
+def create_app(config: Config) -> web.Application:
+    """Build the application; resources open on startup and close on cleanup."""
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[
+            access_log_middleware,
+            security_headers_middleware,
+            error_middleware,
+            auth_middleware,
+        ],
+    )
+    app[keys.CONFIG] = config
+    app.cleanup_ctx.extend([database_ctx, kv_ctx, bus_ctx, services_ctx])
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(str(ROOT / "templates")),
+        autoescape=jinja2.select_autoescape(["html"], default=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.globals["version"] = VERSION
+    for table in API_TABLES:
+        table.install(app)
+    app.router.add_routes(pages.routes)
+    app.router.add_routes(admin_pages.routes)
+    app.router.add_static("/static/", ROOT / "static", name="static", append_version=True)
+    app[keys.OPENAPI] = openapi.build(API_TABLES, VERSION)
+    return app

@@ -1,0 +1,223 @@
+"""Request logging, errors in one shape, security headers, who is calling, and CSRF."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from app import keys
+from app.db import DatabaseUnavailable
+from app.errors import AppError, Forbidden, Unauthenticated
+from app.security import constant_time_equal
+from app.web_session import (
+    ACCESS_COOKIE,
+    CSRF_HEADER,
+    PRE_COOKIE,
+    REFRESH_COOKIE,
+    clear_auth_cookies,
+    csrf_for,
+    set_auth_cookies,
+)
+
+log = logging.getLogger("sonora.http")
+access_log = logging.getLogger("sonora.access")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    "style-src 'self'; script-src 'self'; connect-src 'self'; font-src 'self'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def is_api(request: web.Request) -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def error_json(status: int, code: str, message: str, details: dict | None = None,
+               headers: dict[str, str] | None = None) -> web.Response:
+    body: dict = {"error": {"code": code, "message": message}}
+    if details:
+        body["error"]["details"] = details
+    return web.json_response(body, status=status, headers=headers)
+
+
+HTTP_CODES = {
+    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+    416: "range_not_satisfiable", 422: "invalid_input", 429: "rate_limited", 503: "unavailable",
+}
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One line per request: no query string (signed URLs), no tokens, no bodies."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        principal = request.get(keys.PRINCIPAL)
+        access_log.info(
+            '%s %s %s %.1fms user=%s', request.method, request.path, status,
+            (time.perf_counter() - started) * 1000, principal.user_id if principal else "-",
+        )
+
+
+def _render_error(request: web.Request, status: int, message: str) -> web.Response:
+    template = f"errors/{status}.html" if status in (403, 404) else "errors/error.html"
+    if status >= 500 and status != 503:
+        template = "errors/500.html"
+    try:
+        response = aiohttp_jinja2.render_template(
+            template, request, {"status": status, "message": message}, status=status
+        )
+    except Exception:  # noqa: BLE001 - a broken template must not hide the original error
+        log.exception("error page failed to render")
+        response = web.Response(status=status, text=f"{status} {message}")
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Domain errors and HTTP errors become the one JSON shape under /api, an error page elsewhere."""
+    try:
+        return await handler(request)
+    except AppError as exc:
+        if is_api(request):
+            return error_json(exc.status, exc.code, exc.message, exc.details, exc.headers)
+        if isinstance(exc, Unauthenticated):
+            raise web.HTTPFound(login_url(request)) from None
+        response = _render_error(request, exc.status, exc.message)
+        response.headers.update(exc.headers)
+        return response
+    except DatabaseUnavailable as exc:
+        log.error("database unavailable: %s", exc)
+        if is_api(request):
+            return error_json(503, "unavailable", "The database is unavailable")
+        return _render_error(request, 503, "The database is unavailable; try again shortly")
+    except web.HTTPException as exc:
+        if exc.status < 400 or not is_api(request) and exc.status not in (403, 404, 405):
+            raise
+        if not is_api(request):
+            return _render_error(request, exc.status, exc.reason)
+        code = HTTP_CODES.get(exc.status, "error")
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+        message = exc.reason
+        if exc.status == 413:
+            message = "The request body is too large"
+        return error_json(exc.status, code, message, headers=headers)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if is_api(request):
+            return error_json(500, "internal", "Internal error")
+        return _render_error(request, 500, "Something went wrong on our side")
+
+
+def login_url(request: web.Request) -> str:
+    target = request.path_qs if request.method == "GET" else "/"
+    return str(request.app.router["login_page"].url_for().with_query(next=target))
+
+
+@web.middleware
+async def security_headers_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        _secure(exc)
+        raise
+    _secure(response)
+    return response
+
+
+def _secure(response: web.StreamResponse) -> None:
+    if response.prepared:
+        return
+    h = response.headers
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("Referrer-Policy", "same-origin")
+    h.setdefault("X-Frame-Options", "DENY")
+    h.setdefault("Content-Security-Policy", CSP)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Find the caller from a bearer token or the session cookies (refreshing them silently), and
+    refuse cookie-authenticated state changes that lack the CSRF token."""
+    if request.path.startswith("/static/"):
+        return await handler(request)
+    auth = request.app[keys.AUTH]
+    header = request.headers.get("Authorization", "")
+    via_cookie = False
+    refreshed = None
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            try:
+                request[keys.PRINCIPAL] = await auth.authenticate(token.strip())
+            except Unauthenticated as exc:
+                request[keys.AUTH_ERROR] = exc
+        else:
+            request[keys.AUTH_ERROR] = Unauthenticated("Use a Bearer token", error="invalid_request")
+    else:
+        access = request.cookies.get(ACCESS_COOKIE)
+        refresh = request.cookies.get(REFRESH_COOKIE)
+        if access:
+            try:
+                request[keys.PRINCIPAL] = await auth.authenticate(access)
+                via_cookie = True
+            except Unauthenticated as exc:
+                request[keys.AUTH_ERROR] = exc
+        if keys.PRINCIPAL not in request and refresh:
+            try:
+                refreshed = await auth.refresh(refresh)
+                request[keys.PRINCIPAL] = await auth.authenticate(refreshed.access_token)
+                via_cookie = True
+            except Unauthenticated as exc:
+                request[keys.AUTH_ERROR] = exc
+                request[keys.CLEAR_COOKIES] = True
+    request[keys.VIA_COOKIE] = via_cookie
+    if request.method in UNSAFE:
+        await _check_csrf(request)
+    response = await handler(request)
+    if refreshed is not None and not request.get(keys.COOKIES_SET):
+        set_auth_cookies(response, refreshed, request.app[keys.CONFIG].secure_cookies)
+    elif request.get(keys.CLEAR_COOKIES) and not request.get(keys.COOKIES_SET):
+        clear_auth_cookies(response)
+    return response
+
+
+async def _check_csrf(request: web.Request) -> None:
+    """Cookie-authenticated changes carry the CSRF token: `X-CSRF-Token` from scripts, a
+    `csrf_token` form field from page forms. Anonymous page forms (login, register) are checked
+    against the pre-login cookie; bearer-token calls need none."""
+    token = request.headers.get(CSRF_HEADER, "")
+    principal = request.get(keys.PRINCIPAL)
+    if principal is None and is_api(request):
+        return  # no ambient credential to ride on: the handler answers 401 or works anonymously
+    if principal is not None and not request.get(keys.VIA_COOKIE):
+        return
+    if not token and request.content_type in ("application/x-www-form-urlencoded",
+                                              "multipart/form-data"):
+        form = await request.post()
+        value = form.get("csrf_token")
+        token = value if isinstance(value, str) else ""
+    if principal is not None:
+        expected = csrf_for(request.app[keys.AUTH].signer, principal.session_id)
+    else:
+        expected = request.cookies.get(PRE_COOKIE, "")
+    if not token or not expected or not constant_time_equal(token, expected):
+        raise Forbidden("Missing or wrong CSRF token; reload the page and try again")
+

@@ -1,0 +1,91 @@
+"""What every access token is checked against, cached in the key-value store.
+
+Two entries per request, read in one round trip: the session (revoked?, its token version) and the
+user (role, disabled, token version). Changes write MySQL first, then drop the entries; when the
+store is down, MySQL answers instead, so revocations hold (fail closed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from app.adapters.kv import KeyValue, KVUnavailable
+from app.db import Database
+from app.repos.sessions import SessionRepo
+
+TTL = 60.0
+
+
+@dataclass(frozen=True)
+class AuthState:
+    user_id: int
+    username: str
+    role: str
+    disabled: bool
+    session_revoked: bool
+    session_version: int
+    user_version: int
+
+
+class AuthStateCache:
+    def __init__(self, db: Database, kv: KeyValue) -> None:
+        self.kv = kv
+        self.sessions = SessionRepo(db)
+
+    @staticmethod
+    def _keys(session_id: int, user_id: int) -> list[str]:
+        return [f"auth:s:{session_id}", f"auth:u:{user_id}"]
+
+    async def get(self, session_id: int, user_id: int) -> AuthState | None:
+        """The state of a session and its user, or None when the session does not exist."""
+        keys = self._keys(session_id, user_id)
+        try:
+            cached = await self.kv.mget(keys)
+        except KVUnavailable:
+            cached = [None, None]
+            use_cache = False
+        else:
+            use_cache = True
+        if cached[0] is not None and cached[1] is not None:
+            s, u = json.loads(cached[0]), json.loads(cached[1])
+            if s["user_id"] == user_id:
+                return AuthState(
+                    user_id=user_id, username=u["username"], role=u["role"],
+                    disabled=u["disabled"], session_revoked=s["revoked"],
+                    session_version=s["version"], user_version=u["version"],
+                )
+        row = await self.sessions.auth_state(session_id)
+        if row is None or row["user_id"] != user_id:
+            return None
+        state = AuthState(
+            user_id=row["user_id"], username=row["username"], role=row["role"],
+            disabled=bool(row["disabled"]), session_revoked=row["revoked_at"] is not None,
+            session_version=int(row["session_version"]), user_version=int(row["user_version"]),
+        )
+        if use_cache:
+            await self._store(session_id, state)
+        return state
+
+    async def _store(self, session_id: int, state: AuthState) -> None:
+        s = {"user_id": state.user_id, "revoked": state.session_revoked,
+             "version": state.session_version}
+        u: dict[str, Any] = {"username": state.username, "role": state.role,
+                             "disabled": state.disabled, "version": state.user_version}
+        try:
+            await self.kv.set(f"auth:s:{session_id}", json.dumps(s).encode(), TTL)
+            await self.kv.set(f"auth:u:{state.user_id}", json.dumps(u).encode(), TTL)
+        except KVUnavailable:
+            pass
+
+    async def forget_session(self, session_id: int) -> None:
+        try:
+            await self.kv.delete(f"auth:s:{session_id}")
+        except KVUnavailable:
+            pass  # kept by the store adapter and sent once it answers again
+
+    async def forget_user(self, user_id: int) -> None:
+        with contextlib.suppress(KVUnavailable):
+            await self.kv.delete(f"auth:u:{user_id}")

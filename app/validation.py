@@ -1,0 +1,72 @@
+"""Field checks shared by services; each failure names the field (InvalidInput.details)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from typing import Any
+
+from app.errors import InvalidInput
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
+
+
+class Fields:
+    """Collects field errors, then raises them together."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def add(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, message)
+
+    def check(self) -> None:
+        if self.errors:
+            raise InvalidInput(details={"fields": self.errors})
+
+
+def clean_text(value: Any, name: str, errors: Fields, *, min_len: int = 0, max_len: int) -> str:
+    """A string without control characters, stripped, within the bounds."""
+    if not isinstance(value, str):
+        errors.add(name, "must be a string")
+        return ""
+    text = unicodedata.normalize("NFC", value).strip()
+    if any(unicodedata.category(ch) == "Cc" for ch in text if ch not in "\n\t"):
+        errors.add(name, "must not contain control characters")
+    if not min_len <= len(text) <= max_len:
+        errors.add(name, f"must be {min_len} to {max_len} characters")
+    return text
+
+
+def email(value: Any, errors: Fields) -> str:
+    text = clean_text(value, "email", errors, min_len=3, max_len=254)
+    if text and not EMAIL.match(text):
+        errors.add("email", "must be an email address")
+    return text
+
+
+def username(value: Any, errors: Fields) -> str:
+    text = clean_text(value, "username", errors, min_len=3, max_len=32)
+    if text and not USERNAME.match(text):
+        errors.add("username", "3 to 32 letters, digits, '.', '_' or '-'")
+    return text
+
+
+def password(value: Any, errors: Fields, name: str = "password") -> str:
+    if not isinstance(value, str):
+        errors.add(name, "must be a string")
+        return ""
+    if not 8 <= len(value) <= 128:
+        errors.add(name, "must be 8 to 128 characters")
+    return value
+
+
+def rfc3339(value: dt.datetime | None) -> str | None:
+    """UTC times as RFC 3339 with a Z (MySQL DATETIME values are naive UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="seconds") + "Z"
