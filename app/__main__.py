@@ -132,7 +132,47 @@ def cmd_reset_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    """What `make run` does before serving: .env, migrations, the first admin."""
+    import secrets
+    from pathlib import Path
+
+    from app.adapters.kv import MemoryKV
+    from app.devsetup import describe, write_env
+    from app.services.authstate import AuthStateCache
+    from app.services.users import NewAccount, UserService
+
+    print(write_env(Path(".env")))
+    config = _config()
+    for line in describe(config):
+        print("  " + line)
+
+    async def work(db: Database) -> str | None:
+        users = UserService(db, config, AuthStateCache(db, MemoryKV(config.namespace)))
+        if await users.has_admin():
+            return None
+        password = secrets.token_urlsafe(12)
+        await users.create(
+            NewAccount("admin@sonora.local", "admin", password, "Admin"), role="admin"
+        )
+        note = Path(config.data_dir) / "initial-admin.txt"
+        note.write_text(f"username: admin\npassword: {password}\n")
+        note.chmod(0o600)
+        return password
+
+    password = asyncio.run(_with_db(config, work))
+    if password:
+        print(f"First admin created: username 'admin', password '{password}'"
+              f" (also in {config.data_dir}/initial-admin.txt)")
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print("| variable | default | what it does |\n|---|---|---|")
+        for name, default, help_text in settings_help():
+            print(f"| `{name}` | `{default}` | {help_text} |" if default else f"| `{name}` | | {help_text} |")
+        return 0
     for name, default, help_text in settings_help():
         print(f"# {help_text}\n{name}={default}\n")
     return 0
@@ -157,9 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--username", required=True)
     p.add_argument("--password")
     p.set_defaults(func=cmd_reset_password)
-    sub.add_parser("settings", help="print every setting with its default").set_defaults(
-        func=cmd_settings
-    )
+    sub.add_parser("bootstrap", help="write .env from local services, migrate, make the first admin"
+                   ).set_defaults(func=cmd_bootstrap)
+    p = sub.add_parser("settings", help="print every setting with its default")
+    p.add_argument("--markdown", action="store_true", help="as the README's table")
+    p.set_defaults(func=cmd_settings)
     args = parser.parse_args(argv)
     try:
         config_level = load_config().log_level
