@@ -1,0 +1,96 @@
+"""Micro-benchmark: the compiled twin against the pure-Python reference, same workload.
+
+Run with ``python -m streamcore.bench``; prints a Markdown table of operations per second.
+Figures are machine-dependent; compare the two columns of one run, not runs with each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import timeit
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from . import _cstream, _pystream
+
+HEADERS = {
+    "parse_range `bytes=0-`": "bytes=0-",
+    "parse_range `bytes=1048576-1114111`": "bytes=1048576-1114111",
+    "parse_range 4 ranges, merged": "bytes=500-999, 0-99,100-199,-10",
+    "parse_range malformed": "bytes=12-x",
+}
+
+
+def _rate(fn: Callable[[], object], number: int) -> float:
+    best = min(timeit.repeat(fn, number=number, repeat=5))
+    return number / best
+
+
+def _parse_op(impl: ModuleType, header: str) -> Callable[[], object]:
+    parse = impl.parse_range
+    return lambda: parse(header, 5_000_000)
+
+
+def _pacer_ops(impl: ModuleType) -> Callable[[], object]:
+    pacer = impl.Pacer(80_000.0, 1_000_000, 0.0)
+
+    def op() -> None:
+        n = pacer.chunk(262_144)
+        pacer.delay(n, 12.5)
+        pacer.consume(n)
+
+    return op
+
+
+async def _paced_streams(impl: ModuleType, streams: int, seconds: float) -> tuple[float, float]:
+    """Worst relative rate error over ``streams`` paced waiters, and CPU share of one core."""
+    loop = asyncio.get_running_loop()
+    sched = impl.PaceScheduler()
+    t0 = loop.time()
+    pacers = [impl.Pacer(80_000.0, 16_000, t0) for _ in range(streams)]
+    end = t0 + seconds
+
+    async def run(p: Any) -> None:
+        while True:
+            n = p.chunk(262_144)
+            await sched.wait(p, n)
+            if loop.time() >= end:
+                return
+            p.consume(n)
+
+    cpu = time.process_time()
+    await asyncio.gather(*(run(p) for p in pacers))
+    cpu = time.process_time() - cpu
+    elapsed = loop.time() - t0
+    worst = max(abs(p.sent - (p.burst + p.rate * elapsed)) / (p.rate * elapsed) for p in pacers)
+    sched.close()
+    return worst, cpu / elapsed
+
+
+def main() -> None:
+    impls = [m for m in (_pystream, _cstream) if m is not None]
+    rows = []
+    for label, header in HEADERS.items():
+        rates = [_rate(_parse_op(m, header), 50_000) for m in impls]
+        rows.append((label, rates))
+    rows.append(("Pacer chunk+delay+consume", [_rate(_pacer_ops(m), 100_000) for m in impls]))
+    names = [m.__name__.rsplit(".", 1)[-1] for m in impls]
+    for m in impls:
+        worst, cpu = asyncio.run(_paced_streams(m, 2000, 4.0))
+        print(
+            f"{m.__name__}: 2000 paced streams (80 kB/s, 100 ms steps) over 4 s: "
+            f"worst rate error {worst:.2%}, CPU {cpu:.0%} of one core"
+        )
+    print()
+    print("| operation | " + " | ".join(f"{n} ops/s" for n in names) + " | speed-up |")
+    print("|---|" + "---|" * len(names) + "---|")
+    for label, rates in rows:
+        cells = " | ".join(f"{r:,.0f}" for r in rates)
+        ratio = f"{rates[-1] / rates[0]:.1f}×" if len(rates) > 1 else "—"
+        print(f"| {label} | {cells} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
