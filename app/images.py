@@ -1,0 +1,197 @@
+"""Covers, artist pictures and avatars: checked, squared and resized once to fixed sizes (Pillow).
+
+Framework-free. `BadImage.status` says how the HTTP layer answers: 413 too large, 415 not an
+accepted image, 422 a broken or oversized (decompression bomb) one.
+
+Renditions never upscale: an original whose shorter side is below a size gets that rendition at its
+own (square) size, so `renditions[640]` of a 300×200 picture is 200×200. Pages size images with CSS.
+Metadata (EXIF, ICC, comments) is dropped; the EXIF orientation is applied first.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import io
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
+
+SIZES = (64, 300, 640)
+MAX_PIXELS = 40_000_000
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+JPEG_QUALITY = 85
+
+# Pillow's own decompression-bomb guard, pinned rather than left to the library default: it warns
+# above this many pixels and refuses above twice as many. `process` refuses above it as well.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+class BadImage(Exception):
+    """An image upload that cannot be used; `status` is 413, 415 or 422."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    """An accepted image: the original's hash and size, and one square JPEG per size."""
+
+    sha256: str
+    width: int
+    height: int
+    format: str
+    renditions: dict[int, bytes] = field(repr=False)
+
+
+def _open(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+
+
+def process(
+    data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, *, max_pixels: int = MAX_PIXELS
+) -> ProcessedImage:
+    """Check an uploaded image (sniffed by content) and make its square JPEG renditions."""
+    if len(data) > max_bytes:
+        raise BadImage(f"image larger than {max_bytes} bytes", 413)
+    if not data:
+        raise BadImage("empty image", 415)
+    try:
+        with _open(data) as probe:
+            fmt = probe.format or ""
+            width, height = probe.size
+            if width * height > max_pixels:
+                raise BadImage(f"image has more than {max_pixels} pixels", 422)
+            probe.verify()
+        with _open(data) as im:
+            im.seek(0)  # the first frame of an animated GIF/WebP
+            im.load()
+            renditions = _renditions(im)
+    except BadImage:
+        raise
+    except UnidentifiedImageError as exc:
+        raise BadImage("not a JPEG, PNG, WebP or GIF image", 415) from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise BadImage("image has too many pixels", 422) from exc
+    except Exception as exc:
+        # Decoders raise OSError, SyntaxError, ValueError, struct.error … on broken input.
+        raise BadImage(f"broken image: {exc}", 422) from exc
+    return ProcessedImage(hashlib.sha256(data).hexdigest(), width, height, fmt, renditions)
+
+
+def _flatten(im: Image.Image) -> Image.Image:
+    """RGB on a white background (transparent pixels would turn black in a JPEG)."""
+    if im.mode == "P":
+        im = im.convert("RGBA")  # P→RGB with transparency warns; go through RGBA
+    if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def _renditions(im: Image.Image) -> dict[int, bytes]:
+    im = ImageOps.exif_transpose(im) or im
+    rgb = _flatten(im)
+    side = min(rgb.size)
+    left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
+    square = rgb.crop((left, top, left + side, top + side))
+    out: dict[int, bytes] = {}
+    for size in SIZES:
+        target = min(size, side)
+        resized = square if target == side else square.resize((target, target), Image.Resampling.LANCZOS)
+        out[size] = _jpeg(resized)
+    return out
+
+
+def _jpeg(im: Image.Image) -> bytes:
+    clean = Image.new("RGB", im.size)  # a fresh image carries no EXIF, ICC or comments
+    clean.paste(im)
+    buf = io.BytesIO()
+    clean.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+    return buf.getvalue()
+
+
+class ImageStore:
+    """Renditions on disk: `images/<aa>/<sha256>/<size>.jpg` under `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _dir(self, key: str) -> Path:
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise ValueError("an image key is 64 lowercase hex characters")
+        return self.root / "images" / key[:2] / key
+
+    def path(self, key: str, size: int) -> Path:
+        """Where the rendition of `key` at `size` lives; `ValueError` for a bad key or size."""
+        if size not in SIZES:
+            raise ValueError(f"size must be one of {SIZES}")
+        return self._dir(key) / f"{size}.jpg"
+
+    def save(self, processed: ProcessedImage) -> str:
+        """Write every rendition atomically; returns the image key (the original's sha256)."""
+        key = processed.sha256
+        folder = self._dir(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        for size, data in processed.renditions.items():
+            dest = self.path(key, size)
+            tmp = folder / f".{size}.{uuid.uuid4().hex}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
+        return key
+
+    def exists(self, key: str) -> bool:
+        """Whether every rendition of `key` is on disk."""
+        return all(self.path(key, size).is_file() for size in SIZES)
+
+    def remove(self, key: str) -> None:
+        """Delete every rendition of `key`; a missing image is not an error."""
+        shutil.rmtree(self._dir(key), ignore_errors=True)
+
+
+def _colour(h: float, s: float, v: float) -> tuple[int, int, int]:
+    r, g, b = colorsys.hsv_to_rgb(h % 1.0, s, v)
+    return round(r * 255), round(g * 255), round(b * 255)
+
+
+def placeholder_cover(seed: str, size: int = 640) -> bytes:
+    """A generated cover for `seed` (same seed, same picture): a diagonal gradient of two colours
+    derived from its hash, with a soft circle and a band — for demo albums and art-less artists."""
+    digest = hashlib.sha256(seed.encode("utf-8")).digest()
+    hue = digest[0] / 255
+    top = _colour(hue, 0.55 + digest[1] / 1020, 0.75 + digest[2] / 1020)
+    bottom = _colour(hue + 0.25 + digest[3] / 1020, 0.65, 0.35 + digest[4] / 1275)
+
+    mask = Image.linear_gradient("L").rotate(45 + digest[5] % 90, expand=True)
+    mask = ImageOps.fit(mask, (size, size))
+    img = Image.composite(Image.new("RGB", (size, size), top), Image.new("RGB", (size, size), bottom), mask)
+
+    overlay = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    r = size * (0.18 + digest[6] / 1275)
+    cx, cy = size * (0.3 + digest[7] / 640), size * (0.3 + digest[8] / 640)
+    accent = _colour(hue + 0.5, 0.35, 0.98)
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(*accent, 150))
+    band_y = size * (0.62 + digest[9] / 1700)
+    draw.rectangle((0, band_y, size, band_y + size * 0.05), fill=(255, 255, 255, 60))
+    overlay = overlay.filter(ImageFilter.GaussianBlur(size / 160))
+    img = Image.alpha_composite(img.convert("RGBA"), overlay).convert("RGB")
+
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    return buf.getvalue()
