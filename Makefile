@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt py
 EXT_SRC := streamcore/_cstream.pyx
 PYTEST_ARGS ?=
 
-.PHONY: help install build services env run serve migrate test lint typecheck check compose-check clean
+.PHONY: help install build services env run serve migrate test lint typecheck check compose-check clean bench
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ typecheck: $(STAMP) ## mypy
 	@$(VENV)/bin/mypy
 
 check: lint typecheck test ## lint, typecheck and test
+
+bench: install services ## Run the benchmarks (writes docs/benchmarks.md)
+	@$(PY) -m bench
 
 compose-check: ## Validate docker-compose.yml (needs the docker compose plugin)
 	@docker compose config -q && echo "docker-compose.yml is valid"

@@ -54,6 +54,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from app.worker import run
+
+    return run(_config())
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from app.migrate import migrate
 
@@ -167,6 +173,51 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import a folder of audio files (copied into the media store, or left in place)."""
+    from pathlib import Path
+
+    from app.catalog_context import catalog_context
+    from app.importer import Importer, report
+
+    config = _config()
+    root = Path(args.path)
+    if not root.is_dir():
+        print(f"sonora: {root} is not a folder", file=sys.stderr)
+        return 2
+
+    async def run() -> Any:
+        async with catalog_context(config) as ctx:
+            return await Importer(ctx.ingest, in_place=args.in_place).run(root)
+
+    summary = asyncio.run(run())
+    report(summary)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Fill an empty instance with the generated demo library and a demo listener."""
+    from app.catalog_context import catalog_context
+    from app.demo import DEMO_USER, fill_demo
+    from app.importer import report
+
+    config = _config()
+
+    async def run() -> Any:
+        async with catalog_context(config) as ctx:
+            return await fill_demo(ctx, seconds=args.seconds)
+
+    summary, password = asyncio.run(run())
+    if summary is None:
+        print("the catalogue is not empty: demo library skipped")
+    else:
+        report(summary)
+    if password:
+        print(f"Demo listener created: username '{DEMO_USER}', password '{password}'"
+              f" (also in {config.data_dir}/demo-listener.txt)")
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     if args.markdown:
         print("| variable | default | what it does |\n|---|---|---|")
@@ -185,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_serve)
+    sub.add_parser("worker", help="run the event consumers and the outbox relay (needs SONORA_AMQP_URL)"
+                   ).set_defaults(func=cmd_worker)
     sub.add_parser("migrate", help="apply sql/ migrations").set_defaults(func=cmd_migrate)
     p = sub.add_parser("create-user", help="create an account")
     p.add_argument("--email", required=True)
@@ -197,6 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--username", required=True)
     p.add_argument("--password")
     p.set_defaults(func=cmd_reset_password)
+    p = sub.add_parser("import", help="import a folder of audio files")
+    p.add_argument("path")
+    p.add_argument("--in-place", action="store_true",
+                   help="leave the files where they are; a re-run picks up changes")
+    p.set_defaults(func=cmd_import)
+    p = sub.add_parser("demo", help="fill an empty instance with a demo library and listener")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of each demo song")
+    p.set_defaults(func=cmd_demo)
     sub.add_parser("bootstrap", help="write .env from local services, migrate, make the first admin"
                    ).set_defaults(func=cmd_bootstrap)
     p = sub.add_parser("settings", help="print every setting with its default")

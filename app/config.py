@@ -210,13 +210,27 @@ def ensure_secret(config: Config) -> Config:
     if config.secret_key:
         return config
     path = Path(config.data_dir) / "secret_key"
-    if path.is_file():
+    try:
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_urlsafe(48)
+            # Written in full under a temporary name, then linked: a process starting at the
+            # same moment (serve and worker) either wins or reads the winner's complete key.
+            tmp = path.with_name(f".secret_key.{os.getpid()}")
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(key + "\n")
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
         key = path.read_text().strip()
-        check_secret(key)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(key + "\n")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot keep the generated secret key in {path} ({exc.strerror or exc}); "
+            "make SONORA_DATA_DIR writable or set SONORA_SECRET_KEY"
+        ) from exc
+    check_secret(key)
     return config.replace(secret_key=key)

@@ -8,11 +8,18 @@ from aiohttp import web
 
 if TYPE_CHECKING:  # string type arguments below name these
     from app.adapters.bus import Bus  # noqa: F401
+    from app.adapters.cache import Cache  # noqa: F401
     from app.adapters.kv import KeyValue  # noqa: F401
     from app.config import Config  # noqa: F401
     from app.db import Database  # noqa: F401
-    from app.services.auth import AuthService, Principal  # noqa: F401
+    from app.media import MediaStore  # noqa: F401
+    from app.services.auth import AuthService, Principal, TokenPair  # noqa: F401
+    from app.services.catalog import CatalogService  # noqa: F401
+    from app.services.ingest import IngestService  # noqa: F401
+    from app.services.listening import ListeningService  # noqa: F401
     from app.services.users import UserService  # noqa: F401
+    from app.streaming_http import Streaming  # noqa: F401
+    from app.worker import Backbone  # noqa: F401
 
 CONFIG = web.AppKey["Config"]("config")
 DB = web.AppKey["Database"]("db")
@@ -28,3 +35,11 @@ AUTH_ERROR = web.RequestKey("auth_error", Exception)
 VIA_COOKIE = web.RequestKey("via_cookie", bool)
 COOKIES_SET = web.RequestKey("cookies_set", bool)
 CLEAR_COOKIES = web.RequestKey("clear_cookies", bool)
+REFRESHED = web.RequestKey["TokenPair"]("refreshed")
+CACHE = web.AppKey["Cache"]("cache")
+CATALOG = web.AppKey["CatalogService"]("catalog")
+INGEST = web.AppKey["IngestService"]("ingest")
+MEDIA = web.AppKey["MediaStore"]("media")
+STREAMING = web.AppKey["Streaming"]("streaming")
+BACKBONE = web.AppKey["Backbone"]("backbone")
+LISTENING = web.AppKey["ListeningService"]("listening")

@@ -14,9 +14,12 @@ from aiohttp import web
 
 from app import keys, openapi
 from app.adapters.bus import BusUnavailable, make_bus
+from app.adapters.cache import Cache
 from app.adapters.kv import make_kv
 from app.config import Config
 from app.db import Database
+from app.images import ImageStore
+from app.media import MediaStore
 from app.middlewares import (
     access_log_middleware,
     auth_middleware,
@@ -24,15 +27,35 @@ from app.middlewares import (
     security_headers_middleware,
 )
 from app.migrate import migrate
-from app.routes import admin_pages, auth, meta, pages, users
+from app.routes import (
+    admin_pages,
+    albums,
+    artists,
+    auth,
+    images,
+    listening,
+    meta,
+    pages,
+    songs,
+    stream,
+    users,
+)
 from app.services.auth import AuthService
 from app.services.authstate import AuthStateCache
+from app.services.catalog import CatalogService
+from app.services.ingest import IngestService
+from app.services.listening import ListeningService
 from app.services.users import UserService
+from app.streaming_http import streaming_ctx
+from app.worker import start_backbone
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
-API_TABLES = [auth.routes, users.routes, meta.routes]
+API_TABLES = [auth.routes, users.routes, songs.routes, artists.routes, albums.routes, images.routes,
+              listening.routes,
+              meta.routes]
+API_TABLES.append(stream.routes)
 MAX_BODY = 1024**2
 
 
@@ -86,12 +109,30 @@ async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
     await bus.close()
 
 
+async def backbone_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The outbox relay; without a broker, the event consumers too (SPEC 2, 7)."""
+    config = app[keys.CONFIG]
+    backbone = await start_backbone(
+        config, app[keys.DB], app[keys.BUS], run_consumers=not config.amqp_url, kv=app[keys.KV]
+    )
+    app[keys.BACKBONE] = backbone
+    yield
+    await backbone.stop()
+
+
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     config, db, kv = app[keys.CONFIG], app[keys.DB], app[keys.KV]
     authstate = AuthStateCache(db, kv)
     users_service = UserService(db, config, authstate)
     app[keys.USERS] = users_service
     app[keys.AUTH] = AuthService(db, kv, config, users_service, authstate)
+    media_root = config.media_path
+    media_root.mkdir(parents=True, exist_ok=True)
+    app[keys.MEDIA] = MediaStore(media_root)
+    app[keys.CACHE] = Cache(kv)
+    app[keys.CATALOG] = CatalogService(db, app[keys.CACHE])
+    app[keys.INGEST] = IngestService(db, app[keys.CATALOG], app[keys.MEDIA], ImageStore(media_root))
+    app[keys.LISTENING] = ListeningService(db, app[keys.CACHE], app[keys.CATALOG])
     yield
 
 
@@ -107,7 +148,8 @@ def create_app(config: Config) -> web.Application:
         ],
     )
     app[keys.CONFIG] = config
-    app.cleanup_ctx.extend([database_ctx, kv_ctx, bus_ctx, services_ctx])
+    app.cleanup_ctx.extend([database_ctx, kv_ctx, bus_ctx, backbone_ctx, services_ctx])
+    app.cleanup_ctx.append(streaming_ctx)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(ROOT / "templates")),

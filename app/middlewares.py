@@ -133,13 +133,34 @@ def login_url(request: web.Request) -> str:
 async def security_headers_middleware(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
+    """Security headers on every answer, and the session cookies a silent refresh produced —
+    on redirects and error pages too, or the browser would keep a spent refresh token."""
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        _secure(exc)
-        raise
+        if not _cookie_work(request):
+            _secure(exc)
+            raise
+        response = web.Response(status=exc.status, headers=exc.headers, body=exc.body)
+    _session_cookies(request, response)
     _secure(response)
     return response
+
+
+def _cookie_work(request: web.Request) -> bool:
+    return not request.get(keys.COOKIES_SET) and (
+        keys.REFRESHED in request or bool(request.get(keys.CLEAR_COOKIES))
+    )
+
+
+def _session_cookies(request: web.Request, response: web.StreamResponse) -> None:
+    if not _cookie_work(request) or response.prepared:
+        return
+    refreshed = request.get(keys.REFRESHED)
+    if refreshed is not None:
+        set_auth_cookies(response, refreshed, request.app[keys.CONFIG].secure_cookies)
+    else:
+        clear_auth_cookies(response)
 
 
 def _secure(response: web.StreamResponse) -> None:
@@ -183,6 +204,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if keys.PRINCIPAL not in request and refresh:
             try:
                 refreshed = await auth.refresh(refresh)
+                request[keys.REFRESHED] = refreshed
                 request[keys.PRINCIPAL] = await auth.authenticate(refreshed.access_token)
                 via_cookie = True
             except Unauthenticated as exc:
@@ -191,12 +213,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     request[keys.VIA_COOKIE] = via_cookie
     if request.method in UNSAFE:
         await _check_csrf(request)
-    response = await handler(request)
-    if refreshed is not None and not request.get(keys.COOKIES_SET):
-        set_auth_cookies(response, refreshed, request.app[keys.CONFIG].secure_cookies)
-    elif request.get(keys.CLEAR_COOKIES) and not request.get(keys.COOKIES_SET):
-        clear_auth_cookies(response)
-    return response
+    return await handler(request)
 
 
 async def _check_csrf(request: web.Request) -> None:
@@ -209,8 +226,11 @@ async def _check_csrf(request: web.Request) -> None:
         return  # no ambient credential to ride on: the handler answers 401 or works anonymously
     if principal is not None and not request.get(keys.VIA_COOKIE):
         return
-    if not token and request.content_type in ("application/x-www-form-urlencoded",
-                                              "multipart/form-data"):
+    if not token and request.content_type == "multipart/form-data":
+        # Uploads are streamed to disk by their handler, so the body is not read here: multipart
+        # page forms carry the token in their action URL (the access log never logs queries).
+        token = request.query.get("csrf_token", "")
+    elif not token and request.content_type == "application/x-www-form-urlencoded":
         form = await request.post()
         value = form.get("csrf_token")
         token = value if isinstance(value, str) else ""

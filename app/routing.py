@@ -60,7 +60,7 @@ class ApiRoutes:
             app.router.add_route(r.method, r.path, r.handler, name=r.name)
 
 
-def obj(required: list[str] | None = None, **props: Any) -> dict[str, Any]:
+def obj(required: list[str] | None = None, /, **props: Any) -> dict[str, Any]:
     """A JSON-schema object, for describing request bodies tersely."""
     schema: dict[str, Any] = {"type": "object", "properties": props}
     if required:

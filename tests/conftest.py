@@ -15,6 +15,7 @@ import aiomysql
 import pytest
 from aiohttp.test_utils import TestClient
 
+import streamcore
 from app.config import Config, load_config
 from app.db import DbTarget
 from app.main import create_app
@@ -50,6 +51,24 @@ def database_url() -> Iterator[str]:
     asyncio.run(_admin_sql(f"DROP DATABASE IF EXISTS `{name}`"))
 
 
+NAMESPACES: list[str] = []
+CONSUMER_NAMES = ("audit", "play_counts", "search_index")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cleanup_broker() -> Iterator[None]:
+    """The broker is shared and outlives the run: delete the queues and exchanges of every
+    namespace this run's apps used."""
+    yield
+    from backbone_support import delete_rabbit
+
+    async def clean() -> None:
+        for ns in NAMESPACES:
+            await delete_rabbit(ns, [f"{ns}.{name}" for name in CONSUMER_NAMES])
+
+    asyncio.run(clean())
+
+
 def make_config(database_url: str, tmp_path: Any, **overrides: Any) -> Config:
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -63,6 +82,7 @@ def make_config(database_url: str, tmp_path: Any, **overrides: Any) -> Config:
         "login_max_failures_address": 100_000,
     }
     values.update(overrides)
+    NAMESPACES.append(values["namespace"])
     return load_config(environ={}, env_file=None, **values)
 
 
@@ -120,3 +140,45 @@ async def member(client: TestClient) -> Account:
 @pytest.fixture
 async def admin(client: TestClient) -> Account:
     return await make_admin(client, await register(client))
+
+
+@pytest.fixture(scope="session")
+def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return tmp_path_factory.mktemp("audio")
+
+
+_tones = itertools.count(1)
+
+
+def make_audio(directory: Any, fmt: str = "mp3", seconds: float = 2.0, **tags: Any) -> Any:
+    """A real audio file made by ffmpeg, with a tone no other file of the run has (so each is new
+    content for the catalogue's duplicate check)."""
+    from pathlib import Path
+
+    from app import audiogen
+
+    n = next(_tones)
+    ext = {"ogg": ".ogg", "opus": ".opus", "m4a": ".m4a", "alac": ".m4a"}.get(fmt, f".{fmt}")
+    return audiogen.generate(Path(directory) / f"t{RUN_ID}-{n}{ext}", fmt, seconds=seconds,
+                             frequency=200.0 + n * 7.3, **tags)
+
+
+# streamcore: every case runs on each available implementation.
+IMPLEMENTATIONS: list[Any] = [streamcore._pystream]
+if streamcore._cstream is not None:
+    IMPLEMENTATIONS.append(streamcore._cstream)
+
+
+@pytest.fixture(params=IMPLEMENTATIONS, ids=[m.__name__.rsplit(".", 1)[-1] for m in IMPLEMENTATIONS])
+def impl(request: pytest.FixtureRequest) -> Any:
+    """One streamcore implementation module (_pystream always, _cstream when built)."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def audio_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, bytes]:
+    """A few MB of random bytes standing in for an uploaded song."""
+    data = os.urandom(3 * 1024 * 1024 + 12345)
+    path = tmp_path_factory.mktemp("media") / "song.mp3"
+    path.write_bytes(data)
+    return path, data

@@ -1,22 +1,40 @@
 """Message bus port: RabbitMQ through aio-pika (robust connection), or an in-process bus.
 
-The event backbone (outbox relay, consumers, dead letters) builds on this port; here it owns the
-connection's lifecycle, the topic exchange and the health answer.
+Both carry envelopes `{id, type, occurred_at, data}` (app/events.py) with the same contract
+(tests/test_bus_contract.py runs on both):
+
+- `publish(routing_key, envelope)` returns once the message is safely taken (RabbitMQ: the broker's
+  publisher confirm) or raises `BusUnavailable`; handlers never run inside `publish`.
+- `consume(name, patterns, handler)` gives consumer `name` its own queue `<namespace>.<name>` bound to
+  the topic patterns; each message reaches each matching consumer once (at least once).
+- A handler that raises is retried (after a short, growing delay) until `max_attempts` deliveries
+  have failed; then the message goes to the dead letters (`<namespace>.dead`, or the in-process
+  `dead` list). A message that is not a JSON object goes there at once.
+- `stop_consuming()` stops taking messages and waits for the handlers in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aio_pika
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+)
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+PREFETCH = 32
+MAX_ERROR_CHARS = 500
 
 
 class BusUnavailable(Exception):
@@ -30,59 +48,252 @@ class Bus(Protocol):
 
     async def start(self) -> None: ...
     async def publish(self, routing_key: str, envelope: dict[str, Any]) -> None: ...
+    async def declare(self, name: str, patterns: list[str]) -> None: ...
+    async def consume(
+        self, name: str, patterns: list[str], handler: Handler, *, max_attempts: int = 5
+    ) -> None: ...
+    async def stop_consuming(self, timeout: float = 10.0) -> None: ...
     async def healthy(self) -> bool: ...
     async def close(self) -> None: ...
 
 
+def _decode(body: bytes) -> dict[str, Any]:
+    """The envelope in a message body; ValueError when it is not a JSON object."""
+    value = json.loads(body)
+    if not isinstance(value, dict):
+        raise ValueError("the message is not a JSON object")
+    return value
+
+
+def _encode(envelope: dict[str, Any]) -> bytes:
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+
+
+class _InFlight:
+    """Counts handlers running, so a stop can wait for them to finish."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self.idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.idle.set()
+
+    async def wait(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.idle.wait(), timeout)
+        except TimeoutError:
+            log.warning("%d event handler(s) still running after %.0f s; leaving them", self.count,
+                        timeout)
+
+
+# --------------------------------------------------------------------------------------------
+# In process
+
+
+@dataclass
+class DeadLetter:
+    """A message no handler could take: kept for inspection (in-process bus)."""
+
+    consumer: str
+    routing_key: str
+    body: bytes
+    error: str
+    attempts: int
+
+    @property
+    def envelope(self) -> dict[str, Any] | None:
+        try:
+            return _decode(self.body)
+        except ValueError:
+            return None
+
+
+@dataclass
+class _LocalConsumer:
+    name: str
+    patterns: list[str]
+    handler: Handler
+    max_attempts: int
+    queue: asyncio.Queue[tuple[str, bytes, int]] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+
+
 class InProcessBus:
-    """Delivers envelopes to handlers in this process; used when no broker is configured."""
+    """Delivers envelopes to consumers in this process; used when no broker is configured.
+
+    Messages are carried as JSON bytes (so what cannot cross RabbitMQ cannot cross this either), one
+    asyncio queue and one draining task per consumer. Queued messages live in memory only: a crash
+    loses those already marked published in the outbox (a clean stop drains them first).
+    """
 
     name = "in-process"
 
-    def __init__(self, namespace: str = "sonora") -> None:
+    def __init__(self, namespace: str = "sonora", retry_delay: float = 0.2) -> None:
         self.namespace = namespace
-        self.handlers: list[tuple[str, Handler]] = []
+        self.retry_delay = retry_delay
+        self.consumers: dict[str, _LocalConsumer] = {}
+        self.dead: list[DeadLetter] = []
+        self._inflight = _InFlight()
+        self._closed = False
 
     async def start(self) -> None:
-        return None
-
-    def subscribe(self, pattern: str, handler: Handler) -> None:
-        self.handlers.append((pattern, handler))
+        self._closed = False
 
     async def publish(self, routing_key: str, envelope: dict[str, Any]) -> None:
-        for pattern, handler in self.handlers:
-            if topic_matches(pattern, routing_key):
-                await handler(envelope)
+        """Queue the envelope for every consumer bound to a matching pattern."""
+        await self.publish_raw(routing_key, _encode(envelope))
+
+    async def publish_raw(self, routing_key: str, body: bytes) -> None:
+        """Queue a body as it is (used by tests and by tools replaying dead letters)."""
+        if self._closed:
+            raise BusUnavailable("the in-process bus is closed")
+        for consumer in self.consumers.values():
+            if any(topic_matches(p, routing_key) for p in consumer.patterns):
+                consumer.queue.put_nowait((routing_key, body, 0))
+
+    async def declare(self, name: str, patterns: list[str]) -> None:
+        """Nothing to do: in-process queues exist only while their consumer runs in this process."""
+
+    async def consume(
+        self, name: str, patterns: list[str], handler: Handler, *, max_attempts: int = 5
+    ) -> None:
+        """Start consumer `name`; its handler gets each matching envelope, one at a time."""
+        if name in self.consumers:
+            raise ValueError(f"consumer {name!r} is already running")
+        consumer = _LocalConsumer(name, list(patterns), handler, max_attempts)
+        consumer.task = asyncio.create_task(self._drain(consumer), name=f"bus-consumer-{name}")
+        self.consumers[name] = consumer
+
+    async def _drain(self, consumer: _LocalConsumer) -> None:
+        while True:
+            routing_key, body, failures = await consumer.queue.get()
+            self._inflight.enter()
+            try:
+                await self._deliver(consumer, routing_key, body, failures)
+            finally:
+                self._inflight.leave()
+                consumer.queue.task_done()
+
+    async def _deliver(self, consumer: _LocalConsumer, routing_key: str, body: bytes,
+                       failures: int) -> None:
+        try:
+            envelope = _decode(body)
+        except ValueError as exc:
+            self.dead.append(DeadLetter(consumer.name, routing_key, body, _describe(exc), failures))
+            log.error("malformed message for %s went to the dead letters", consumer.name)
+            return
+        try:
+            await consumer.handler(envelope)
+        except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
+            failures += 1
+            if failures < consumer.max_attempts:
+                log.warning("%s failed on %s (attempt %d): %s", consumer.name, routing_key,
+                            failures, exc)
+                await asyncio.sleep(_retry_delay(self.retry_delay, failures))
+                consumer.queue.put_nowait((routing_key, body, failures))
+            else:
+                log.error("%s gave up on %s after %d attempts: %s", consumer.name, routing_key,
+                          failures, exc)
+                self.dead.append(DeadLetter(consumer.name, routing_key, body, _describe(exc),
+                                            failures))
+
+    async def stop_consuming(self, timeout: float = 10.0) -> None:
+        """Let the consumers finish what is queued (up to `timeout`), then stop their tasks."""
+        consumers = list(self.consumers.values())
+        self.consumers.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(c.queue.join() for c in consumers)), timeout
+            )
+        for consumer in consumers:
+            if consumer.task is not None:
+                consumer.task.cancel()
+        for consumer in consumers:
+            if consumer.task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await consumer.task
+            if not consumer.queue.empty():
+                log.warning("%d event(s) for %s were still queued at stop", consumer.queue.qsize(),
+                            consumer.name)
 
     async def healthy(self) -> bool:
-        return True
+        return not self._closed
 
     async def close(self) -> None:
-        self.handlers.clear()
+        await self.stop_consuming()
+        self._closed = True
+
+
+# --------------------------------------------------------------------------------------------
+# RabbitMQ
+
+
+@dataclass
+class _RabbitConsumer:
+    name: str
+    queue: AbstractQueue
+    channel: AbstractRobustChannel
+    tag: str
 
 
 class RabbitBus:
-    """RabbitMQ: a robust connection, a confirming channel and the `<namespace>.events` exchange."""
+    """RabbitMQ: a robust connection, a confirming channel and the `<namespace>.events` exchange.
+
+    Each consumer gets its own channel (prefetch `PREFETCH`, so one consumer's channel error cannot
+    stop the others) and its own durable queue. aio-pika's robust connection re-declares the queues
+    and bindings and re-registers the consumers after a reconnection (tests/test_bus_contract.py
+    checks it through a cut proxy).
+    """
 
     name = "rabbitmq"
 
-    def __init__(self, url: str, namespace: str = "sonora", timeout: float = 5.0) -> None:
+    def __init__(self, url: str, namespace: str = "sonora", timeout: float = 5.0,
+                 retry_delay: float = 0.2, reconnect_interval: float = 2.0) -> None:
         self.url = url
         self.namespace = namespace
         self.timeout = timeout
+        self.retry_delay = retry_delay
+        self.reconnect_interval = reconnect_interval
         self.connection: AbstractRobustConnection | None = None
         self.channel: aio_pika.abc.AbstractRobustChannel | None = None
         self.exchange: aio_pika.abc.AbstractExchange | None = None
+        self.consumers: list[_RabbitConsumer] = []
+        self.declared_queues: set[str] = set()  # what this bus declared (tools and tests clean up)
+        self._inflight = _InFlight()
+        self._stopping = False
 
     @property
     def exchange_name(self) -> str:
         return f"{self.namespace}.events"
 
+    @property
+    def dead_queue_name(self) -> str:
+        return f"{self.namespace}.dead"
+
+    def queue_name(self, consumer: str) -> str:
+        """The durable queue of a consumer."""
+        return f"{self.namespace}.{consumer}"
+
     async def start(self) -> None:
         """Connect and declare the exchange; raises BusUnavailable when the broker is unreachable."""
         try:
             self.connection = await asyncio.wait_for(
-                aio_pika.connect_robust(self.url, timeout=self.timeout), self.timeout + 1
+                aio_pika.connect_robust(
+                    self.url, timeout=self.timeout, reconnect_interval=self.reconnect_interval
+                ),
+                self.timeout + 1,
             )
             self.channel = await self.connection.channel(publisher_confirms=True)
             assert self.channel is not None
@@ -92,24 +303,166 @@ class RabbitBus:
         except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
             await self.close()
             raise BusUnavailable(f"cannot reach RabbitMQ ({exc or type(exc).__name__})") from exc
+        self._stopping = False
 
     async def publish(self, routing_key: str, envelope: dict[str, Any]) -> None:
         """Publish a persistent message and wait for the broker's confirm."""
-        if self.exchange is None or self.connection is None or self.connection.is_closed:
-            raise BusUnavailable("not connected to RabbitMQ")
         message = aio_pika.Message(
-            json.dumps(envelope, separators=(",", ":")).encode(),
+            _encode(envelope),
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=str(envelope.get("id", "")),
             type=routing_key,
         )
+        await self._publish(message, routing_key)
+
+    async def publish_raw(self, routing_key: str, body: bytes) -> None:
+        """Publish a body as it is (used by tests and by tools replaying dead letters)."""
+        message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                   type=routing_key)
+        await self._publish(message, routing_key)
+
+    async def _publish(self, message: aio_pika.Message, routing_key: str) -> None:
+        if self.exchange is None or self.connection is None or self.connection.is_closed:
+            raise BusUnavailable("not connected to RabbitMQ")
         try:
             await asyncio.wait_for(
                 self.exchange.publish(message, routing_key=routing_key), self.timeout
             )
         except (TimeoutError, OSError, aio_pika.exceptions.AMQPError, RuntimeError) as exc:
             raise BusUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def declare(self, name: str, patterns: list[str]) -> None:
+        """Declare consumer `name`'s durable queue and bindings without consuming.
+
+        The publishing side calls this for every consumer, so events published before the worker
+        ever ran wait in their queues instead of being dropped as unroutable.
+        """
+        if self.channel is None or self.connection is None or self.connection.is_closed:
+            raise BusUnavailable("not connected to RabbitMQ")
+        try:
+            # Bounded: a robust channel waits for its reconnection forever otherwise.
+            await asyncio.wait_for(self._declare_on(self.channel, name, patterns), self.timeout)
+        except (TimeoutError, OSError, aio_pika.exceptions.AMQPError, RuntimeError) as exc:
+            raise BusUnavailable(f"cannot declare queue of {name} ({_describe(exc)})") from exc
+
+    async def _declare_on(self, channel: aio_pika.abc.AbstractChannel, name: str,
+                          patterns: list[str]) -> AbstractQueue:
+        exchange = await channel.declare_exchange(
+            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        # The dead-letter queue comes with the first consumer queue, not with `start()`: a process
+        # that only publishes (and every test app) then leaves no queue behind on the broker.
+        await channel.declare_queue(self.dead_queue_name, durable=True)
+        self.declared_queues.add(self.dead_queue_name)
+        queue = await channel.declare_queue(self.queue_name(name), durable=True)
+        self.declared_queues.add(queue.name)
+        for pattern in patterns:
+            await queue.bind(exchange, pattern)
+        return queue
+
+    async def consume(
+        self, name: str, patterns: list[str], handler: Handler, *, max_attempts: int = 5
+    ) -> None:
+        """Declare `<namespace>.<name>`, bind it to each pattern and start handling its messages."""
+        if self.connection is None or self.connection.is_closed:
+            raise BusUnavailable("not connected to RabbitMQ")
+        try:
+            channel = await self.connection.channel(publisher_confirms=True)
+            assert isinstance(channel, AbstractRobustChannel)
+            await channel.set_qos(prefetch_count=PREFETCH)
+            queue = await self._declare_on(channel, name, patterns)
+
+            async def on_message(message: AbstractIncomingMessage) -> None:
+                await self._on_message(name, queue.name, channel, message, handler, max_attempts)
+
+            tag = await queue.consume(on_message)
+        except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
+            raise BusUnavailable(f"cannot start consumer {name} ({_describe(exc)})") from exc
+        self.consumers.append(_RabbitConsumer(name, queue, channel, tag))
+
+    async def _on_message(
+        self, consumer: str, queue_name: str, channel: AbstractRobustChannel,
+        message: AbstractIncomingMessage, handler: Handler, max_attempts: int,
+    ) -> None:
+        if self._stopping:
+            # Arrived while stopping: hand it back to the broker for the next run.
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+            return
+        self._inflight.enter()
+        try:
+            await self._handle(consumer, queue_name, channel, message, handler, max_attempts)
+        except Exception:  # noqa: BLE001 - the broker redelivers what was not acked
+            log.exception("could not settle a message of %s; the broker will redeliver it", consumer)
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+        finally:
+            self._inflight.leave()
+
+    async def _handle(
+        self, consumer: str, queue_name: str, channel: AbstractRobustChannel,
+        message: AbstractIncomingMessage, handler: Handler, max_attempts: int,
+    ) -> None:
+        headers = dict(message.headers or {})
+        headers.setdefault("x-routing-key", message.routing_key or "")
+        try:
+            envelope = _decode(message.body)
+        except ValueError as exc:
+            log.error("malformed message for %s went to %s", consumer, self.dead_queue_name)
+            await self._dead_letter(channel, message, headers, consumer, exc)
+            await message.ack()
+            return
+        try:
+            await handler(envelope)
+        except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
+            failures = _int(headers.get("x-attempts")) + 1
+            if failures < max_attempts:
+                log.warning("%s failed on %s (attempt %d): %s", consumer, envelope.get("type"),
+                            failures, exc)
+                await asyncio.sleep(_retry_delay(self.retry_delay, failures))
+                # A copy goes to the back of the same queue with the count; then the original is
+                # acked. A crash between the two delivers it twice, which consumers tolerate.
+                headers["x-attempts"] = failures
+                await self._republish(channel, message, headers, queue_name)
+            else:
+                log.error("%s gave up on %s after %d attempts: %s", consumer, envelope.get("type"),
+                          failures, exc)
+                headers["x-attempts"] = failures
+                await self._dead_letter(channel, message, headers, consumer, exc)
+        await message.ack()
+
+    async def _dead_letter(self, channel: AbstractRobustChannel, message: AbstractIncomingMessage,
+                           headers: dict[str, Any], consumer: str, exc: BaseException) -> None:
+        headers["x-error"] = _describe(exc)
+        headers["x-consumer"] = consumer
+        await self._republish(channel, message, headers, self.dead_queue_name)
+
+    async def _republish(self, channel: AbstractRobustChannel, message: AbstractIncomingMessage,
+                         headers: dict[str, Any], queue_name: str) -> None:
+        copy = aio_pika.Message(
+            message.body,
+            headers=headers,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            type=message.type,
+        )
+        await asyncio.wait_for(
+            channel.default_exchange.publish(copy, routing_key=queue_name), self.timeout
+        )
+
+    async def stop_consuming(self, timeout: float = 10.0) -> None:
+        """Cancel the consumers, wait for handlers in flight, close their channels."""
+        self._stopping = True
+        consumers, self.consumers = self.consumers, []
+        for consumer in consumers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.queue.cancel(consumer.tag), self.timeout)
+        await self._inflight.wait(timeout)
+        for consumer in consumers:
+            with contextlib.suppress(Exception):
+                await consumer.channel.close()
 
     async def healthy(self) -> bool:
         return (
@@ -120,12 +473,26 @@ class RabbitBus:
         )
 
     async def close(self) -> None:
+        if self.consumers:
+            await self.stop_consuming()
         if self.connection is not None:
             try:
                 await self.connection.close()
             except Exception:  # noqa: BLE001 - closing a broken connection may fail; nothing to keep
                 log.debug("error while closing the RabbitMQ connection", exc_info=True)
         self.connection = self.channel = self.exchange = None
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _retry_delay(base: float, failures: int) -> float:
+    """Waits before the retries: base, 2 base, 4 base, ... capped at 5 s."""
+    return float(min(base * 2 ** (failures - 1), 5.0))
 
 
 def topic_matches(pattern: str, key: str) -> bool:

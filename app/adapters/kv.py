@@ -209,11 +209,12 @@ class RedisKV:
         full = self.prefix + key
         try:
             await self._flush_pending()
+            # SET NX PX opens the window; INCR keeps its expiry. (PEXPIRE NX needs Redis 7.)
             async with self.client.pipeline(transaction=True) as pipe:
+                pipe.set(full, 0, px=max(1, int(ttl * 1000)), nx=True)
                 pipe.incr(full)
-                pipe.pexpire(full, max(1, int(ttl * 1000)), nx=True)
                 pipe.pttl(full)
-                value, _, remaining = await pipe.execute()
+                _, value, remaining = await pipe.execute()
             return int(value), max(0.0, remaining / 1000)
         except (RedisError, OSError) as exc:
             raise self._failed(exc) from exc

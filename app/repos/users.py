@@ -34,11 +34,12 @@ class UserRepo:
         value = await self.db.fetchval("SELECT password_hash FROM users WHERE id = %s", (user_id,))
         return str(value) if value is not None else None
 
-    async def find_existing(self, email: str, username: str) -> Row | None:
+    async def find_existing(self, email: str, username: str, exclude: int = 0) -> Row | None:
+        """Another account holding this email or username (the `exclude` id is not another)."""
         return await self.db.fetchone(
             "SELECT id, email_canon, username_canon FROM users"
-            " WHERE email_canon = %s OR username_canon = %s LIMIT 1",
-            (email.lower(), username.lower()),
+            " WHERE (email_canon = %s OR username_canon = %s) AND id <> %s LIMIT 1",
+            (email.lower(), username.lower(), exclude),
         )
 
     async def insert(

@@ -58,7 +58,10 @@ async def refresh(request: web.Request) -> web.Response:
              body=obj(everywhere=BOOL))
 async def logout(request: web.Request) -> web.Response:
     principal = require_user(request)
-    await request.app[keys.AUTH].logout(principal)
+    if (await json_body(request)).get("everywhere") is True:
+        await request.app[keys.AUTH].logout_all(principal.user_id)
+    else:
+        await request.app[keys.AUTH].logout(principal)
     response = web.json_response({"ok": True})
     clear_auth_cookies(response)
     request[keys.COOKIES_SET] = True

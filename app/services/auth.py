@@ -93,12 +93,13 @@ class AuthService:
         if not isinstance(login, str) or not isinstance(password, str) or not login or not password:
             raise Unauthenticated(INVALID_LOGIN, error="invalid_credentials")
         login = login.strip()[:254]
-        account_key = f"rl:login:acct:{login.lower()}"
         address_key = f"rl:login:ip:{ip}"
         window = self.config.login_window_seconds
         await self.limits.ensure_below(address_key, self.config.login_max_failures_address)
-        await self.limits.ensure_below(account_key, self.config.login_max_failures_account)
         row = await self.repo.credentials(login, by_email="@" in login)
+        # Counted per account, not per spelling: by email and by username share one budget.
+        account_key = f"rl:login:acct:{row['id'] if row else login.lower()}"
+        await self.limits.ensure_below(account_key, self.config.login_max_failures_account)
         stored = row["password_hash"] if row else self._dummy_hash
         ok = await check_password(password[:1024], stored)
         if not ok or row is None:
@@ -203,7 +204,11 @@ class AuthService:
         await self.authstate.forget_user(user_id)
 
     async def authenticate(self, token: str) -> Principal:
-        """Check an access token against its session and user as they are now."""
+        """Check an access token against its session and user as they are now (as of at most
+        `authstate.RECENT_TTL` seconds ago: see AuthStateCache.recall)."""
+        recent: Principal | None = self.authstate.recall(token)
+        if recent is not None:
+            return recent
         try:
             claims = self.signer.decode_access(token)
         except TokenError as exc:
@@ -217,7 +222,9 @@ class AuthService:
             or claims.version != state.user_version
         ):
             raise Unauthenticated("This token has been revoked")
-        return Principal(
+        principal = Principal(
             user_id=claims.user_id, session_id=claims.session_id, username=state.username,
             role=state.role, jti=claims.jti,
         )
+        self.authstate.remember(token, principal, claims.expires_at)
+        return principal

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,11 @@ from app.db import Database
 from app.repos.sessions import SessionRepo
 
 TTL = 60.0
+# Tokens verified in this process are trusted again for this long without a store round trip.
+# A revocation made in this process drops them at once; one made by another process (the admin
+# pages of a second server) takes effect here within this bound.
+RECENT_TTL = 2.0
+RECENT_MAX = 20_000
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,24 @@ class AuthStateCache:
     def __init__(self, db: Database, kv: KeyValue) -> None:
         self.kv = kv
         self.sessions = SessionRepo(db)
+        self._recent: dict[str, tuple[float, Any]] = {}
+
+    def recall(self, token: str) -> Any:
+        """The principal of a token verified in the last RECENT_TTL seconds, if any."""
+        hit = self._recent.get(token)
+        if hit is None:
+            return None
+        if hit[0] <= time.monotonic():
+            del self._recent[token]
+            return None
+        return hit[1]
+
+    def remember(self, token: str, principal: Any, expires_at: int) -> None:
+        if len(self._recent) >= RECENT_MAX:
+            self._recent.clear()
+        left = min(RECENT_TTL, expires_at - time.time())
+        if left > 0:
+            self._recent[token] = (time.monotonic() + left, principal)
 
     @staticmethod
     def _keys(session_id: int, user_id: int) -> list[str]:
@@ -81,11 +105,13 @@ class AuthStateCache:
             pass
 
     async def forget_session(self, session_id: int) -> None:
+        self._recent.clear()
         try:
             await self.kv.delete(f"auth:s:{session_id}")
         except KVUnavailable:
             pass  # kept by the store adapter and sent once it answers again
 
     async def forget_user(self, user_id: int) -> None:
+        self._recent.clear()
         with contextlib.suppress(KVUnavailable):
             await self.kv.delete(f"auth:u:{user_id}")

@@ -97,8 +97,9 @@ class UserService:
         return await self.get(user_id)
 
     async def _ensure_free(self, email: str, username: str, exclude: int | None = None) -> None:
-        existing = await self.repo.find_existing(email, username)
-        if existing is None or existing["id"] == exclude:
+        # The caller's own row is excluded in SQL: with LIMIT 1 it could hide the real holder.
+        existing = await self.repo.find_existing(email, username, exclude or 0)
+        if existing is None:
             return
         field = "email" if existing["email_canon"] == email.lower() else "username"
         raise Conflict(f"That {field} is already taken", details={"field": field})

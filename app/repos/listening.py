@@ -1,0 +1,106 @@
+"""SQL for plays: the history, personal tops and stats, global charts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from app.db import Database, Row, Tx
+
+# The user's history starts after they last cleared it; the global counts keep every play.
+VISIBLE = (
+    "p.user_id = %s AND p.played_at >"
+    " COALESCE((SELECT history_cleared_at FROM users WHERE id = %s), '1000-01-01')"
+)
+
+
+class ListeningRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def record(self, tx: Tx, user_id: int, song_id: int, play_id: str, played_ms: int,
+                     played_at: dt.datetime) -> bool:
+        """Append a play and count it; False when this user's play_id was already counted (or the
+        song is gone). The song row is locked first: the plays insert's foreign-key check would
+        otherwise take a shared lock that concurrent counters then deadlock upgrading."""
+        if await tx.fetchone("SELECT id FROM songs WHERE id = %s FOR UPDATE", (song_id,)) is None:
+            return False
+        inserted = await tx.rowcount(
+            "INSERT IGNORE INTO plays (user_id, song_id, play_id, played_ms, played_at)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (user_id, song_id, play_id, played_ms, played_at),
+        )
+        if inserted:
+            await tx.execute("UPDATE songs SET play_count = play_count + 1 WHERE id = %s", (song_id,))
+        return inserted == 1
+
+    async def history(self, user_id: int, limit: int, offset: int) -> tuple[list[Row], int]:
+        rows = await self.db.fetchall(
+            f"SELECT p.song_id, p.played_at, p.played_ms, p.play_id FROM plays p WHERE {VISIBLE}"
+            " ORDER BY p.played_at DESC, p.id DESC LIMIT %s OFFSET %s",
+            (user_id, user_id, limit, offset),
+        )
+        total = await self.db.fetchval(f"SELECT COUNT(*) FROM plays p WHERE {VISIBLE}", (user_id, user_id))
+        return rows, int(total)
+
+    async def clear(self, user_id: int) -> None:
+        await self.db.execute(
+            "UPDATE users SET history_cleared_at = UTC_TIMESTAMP(6) WHERE id = %s", (user_id,),
+            idempotent=True,
+        )
+
+    async def recent(self, user_id: int, limit: int) -> list[Row]:
+        return await self.db.fetchall(
+            f"SELECT p.song_id, MAX(p.played_at) AS played_at FROM plays p WHERE {VISIBLE}"
+            " GROUP BY p.song_id ORDER BY played_at DESC LIMIT %s",
+            (user_id, user_id, limit),
+        )
+
+    async def top_songs(self, user_id: int | None, since: dt.datetime | None, limit: int) -> list[Row]:
+        where: list[str] = []
+        params: list[object] = []
+        if user_id is not None:
+            where.append(VISIBLE)
+            params += [user_id, user_id]
+        if since is not None:
+            where.append("p.played_at >= %s")
+            params.append(since)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        return await self.db.fetchall(
+            f"SELECT p.song_id, COUNT(*) AS plays FROM plays p{clause}"
+            " GROUP BY p.song_id ORDER BY plays DESC, p.song_id LIMIT %s",
+            (*params, limit),
+        )
+
+    async def stats(self, user_id: int) -> Row:
+        row = await self.db.fetchone(
+            f"SELECT COUNT(*) AS plays, COALESCE(SUM(p.played_ms), 0) AS played_ms,"
+            f" COUNT(DISTINCT p.song_id) AS songs, COUNT(DISTINCT s.artist_id) AS artists"
+            f" FROM plays p JOIN songs s ON s.id = p.song_id WHERE {VISIBLE}",
+            (user_id, user_id),
+        )
+        assert row is not None
+        return row
+
+    async def top_artists(self, user_id: int, limit: int) -> list[Row]:
+        return await self.db.fetchall(
+            f"SELECT s.artist_id, ar.name, COUNT(*) AS plays FROM plays p"
+            f" JOIN songs s ON s.id = p.song_id JOIN artists ar ON ar.id = s.artist_id"
+            f" WHERE {VISIBLE} GROUP BY s.artist_id, ar.name ORDER BY plays DESC LIMIT %s",
+            (user_id, user_id, limit),
+        )
+
+    async def per_day(self, user_id: int | None, since: dt.datetime) -> list[Row]:
+        where = ["p.played_at >= %s"]
+        params: list[object] = [since]
+        if user_id is not None:
+            where.append(VISIBLE)
+            params += [user_id, user_id]
+        return await self.db.fetchall(
+            f"SELECT DATE(p.played_at) AS day, COUNT(*) AS plays FROM plays p"
+            f" WHERE {' AND '.join(where)} GROUP BY day ORDER BY day",
+            params,
+        )
+
+    async def play_count(self, song_id: int) -> int | None:
+        value = await self.db.fetchval("SELECT play_count FROM songs WHERE id = %s", (song_id,))
+        return None if value is None else int(value)

@@ -1,0 +1,456 @@
+"""The catalogue: artists, albums and songs — reads (cached) and admin writes (with events)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pymysql
+
+from app import events, outbox
+from app import validation as v
+from app.adapters.cache import Cache
+from app.db import Database, Row, Tx
+from app.errors import Conflict, InvalidInput, NotFound
+from app.repos.catalog import CatalogRepo
+
+ALBUM_TYPES = ("album", "single", "ep", "compilation")
+TTL = 300.0
+
+
+def image_url(image_id: int | None, size: int = 300) -> str | None:
+    return f"/api/image/{image_id}?size={size}" if image_id else None
+
+
+def song_json(row: Row, featured: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The song shape of the API (SPEC 5.0)."""
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "artist_id": row["artist_id"],
+        "artist": {"id": row["artist_id"], "name": row["artist_name"]},
+        "featured_artists": featured or [],
+        "album_id": row["album_id"],
+        "album": {"id": row["album_id"], "title": row["album_title"]} if row["album_id"] else None,
+        "track_number": row["track_number"],
+        "disc_number": row["disc_number"],
+        "duration_ms": row["duration_ms"],
+        "bitrate": row["bitrate"],
+        "sample_rate": row["sample_rate"],
+        "codec": row["codec"],
+        "mime_type": row["mime_type"],
+        "size": row["size"],
+        "year": row["year"],
+        "genre": row["genre"],
+        "explicit": bool(row["explicit"]),
+        "play_count": row["play_count"],
+        "cover_url": image_url(row["cover_image_id"]),
+        "stream_url": f"/api/stream/{row['id']}",
+        "created_at": v.rfc3339(row["created_at"]),
+    }
+
+
+def album_json(row: Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "artist_id": row["artist_id"],
+        "artist": {"id": row["artist_id"], "name": row["artist_name"]},
+        "album_type": row["album_type"],
+        "year": row["year"],
+        "genre": row["genre"],
+        "song_count": int(row["song_count"]),
+        "duration_ms": int(row["duration_ms"]),
+        "cover_url": image_url(row["cover_image_id"]),
+        "created_at": v.rfc3339(row["created_at"]),
+    }
+
+
+def artist_json(row: Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "image_url": image_url(row["image_id"]),
+        "bio": row["bio"],
+        "created_at": v.rfc3339(row["created_at"]),
+    }
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, for the audit log."""
+
+    user_id: int
+    username: str
+
+
+def _opt_int(body: dict[str, Any], name: str, errors: v.Fields, lo: int, hi: int) -> int | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        errors.add(name, f"must be an integer from {lo} to {hi}")
+        return None
+    return value
+
+
+def _opt_text(body: dict[str, Any], name: str, errors: v.Fields, max_len: int) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    text = v.clean_text(value, name, errors, max_len=max_len)
+    return text or None
+
+
+def _bool(body: dict[str, Any], name: str, errors: v.Fields) -> bool | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "on", "off"):
+        return value.lower() in ("true", "1", "on")
+    errors.add(name, "must be true or false")
+    return None
+
+
+class CatalogService:
+    def __init__(self, db: Database, cache: Cache) -> None:
+        self.db = db
+        self.cache = cache
+        self.repo = CatalogRepo(db)
+
+    # reads -------------------------------------------------------------------------------
+    async def song(self, song_id: int) -> dict[str, Any]:
+        async def load() -> dict[str, Any] | None:
+            row = await self.repo.song(song_id)
+            if row is None:
+                return None
+            featured = await self.repo.featured([song_id])
+            return song_json(row, featured.get(song_id))
+
+        value = await self.cache.get_or_load(f"song:{song_id}", load, TTL)
+        if value is None:
+            raise NotFound("No such song")
+        return value
+
+    async def songs(
+        self, filters: dict[str, Any], limit: int, offset: int, order: str = "newest"
+    ) -> tuple[list[dict[str, Any]], int]:
+        async def load() -> list[Any]:
+            rows, total = await self.repo.songs(filters, limit, offset, order)
+            featured = await self.repo.featured([r["id"] for r in rows])
+            return [[song_json(r, featured.get(r["id"])) for r in rows], total]
+
+        key = await self.cache.list_key(
+            "songs", order, limit, offset, *sorted((k, str(val)) for k, val in filters.items() if val)
+        )
+        items, total = await (self.cache.get_or_load(key, load, 60) if key else load())
+        return items, total
+
+    async def artist(self, artist_id: int) -> dict[str, Any]:
+        async def load() -> dict[str, Any] | None:
+            row = await self.repo.artist(artist_id)
+            if row is None:
+                return None
+            out = artist_json(row)
+            counts = await self.repo.artist_counts([artist_id])
+            out["album_count"], out["song_count"] = counts.get(artist_id, (0, 0))
+            return out
+
+        value = await self.cache.get_or_load(f"artist:{artist_id}", load, TTL)
+        if value is None:
+            raise NotFound("No such artist")
+        return value
+
+    async def artists(self, q: str, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        async def load() -> list[Any]:
+            rows, total = await self.repo.artists(q, limit, offset)
+            return [[artist_json(r) for r in rows], total]
+
+        key = await self.cache.list_key("artists", q.lower(), limit, offset)
+        items, total = await (self.cache.get_or_load(key, load, 60) if key else load())
+        return items, total
+
+    async def album(self, album_id: int, with_songs: bool = True) -> dict[str, Any]:
+        async def load() -> dict[str, Any] | None:
+            row = await self.repo.album(album_id)
+            if row is None:
+                return None
+            out = album_json(row)
+            rows, _ = await self.repo.songs({"album_id": album_id}, 1000, 0, "album")
+            featured = await self.repo.featured([r["id"] for r in rows])
+            out["songs"] = [song_json(r, featured.get(r["id"])) for r in rows]
+            return out
+
+        value = await self.cache.get_or_load(f"album:{album_id}", load, TTL)
+        if value is None:
+            raise NotFound("No such album")
+        if not with_songs:
+            value.pop("songs", None)
+        return value
+
+    async def albums(
+        self, filters: dict[str, Any], limit: int, offset: int, order: str = "newest"
+    ) -> tuple[list[dict[str, Any]], int]:
+        async def load() -> list[Any]:
+            rows, total = await self.repo.albums(filters, limit, offset, order)
+            return [[album_json(r) for r in rows], total]
+
+        key = await self.cache.list_key(
+            "albums", order, limit, offset, *sorted((k, str(val)) for k, val in filters.items() if val)
+        )
+        items, total = await (self.cache.get_or_load(key, load, 60) if key else load())
+        return items, total
+
+    async def artist_albums(self, artist_id: int, limit: int, offset: int) -> tuple[list[Any], int]:
+        await self.artist(artist_id)
+        return await self.albums({"artist_id": artist_id}, limit, offset, "year")
+
+    async def artist_top_songs(self, artist_id: int, limit: int = 10) -> list[dict[str, Any]]:
+        await self.artist(artist_id)
+        items, _ = await self.songs({"artist_id": artist_id}, limit, 0, "popular")
+        return items
+
+    async def browse(self) -> dict[str, Any]:
+        async def load() -> dict[str, Any]:
+            genres = await self.repo.genres()
+            years = await self.repo.years()
+            return {
+                "genres": [{"genre": r["genre"], "songs": int(r["songs"])} for r in genres],
+                "years": [{"year": r["year"], "songs": int(r["songs"])} for r in years],
+            }
+
+        key = await self.cache.list_key("songs", "browse")
+        return await (self.cache.get_or_load(key, load, 300) if key else load())
+
+    async def counts(self) -> dict[str, int]:
+        return await self.repo.counts()
+
+    # writes ------------------------------------------------------------------------------
+    async def _after_write(self, *keys: str) -> None:
+        """After commit: publish the events now, drop the entries named and every list."""
+        outbox.notify()
+        await self.cache.invalidate(*keys)
+        await self.cache.bump("songs", "albums", "artists")
+
+    async def create_artist(self, body: dict[str, Any], actor: Actor) -> dict[str, Any]:
+        errors = v.Fields()
+        name = v.clean_text(body.get("name"), "name", errors, min_len=1, max_len=255)
+        bio = _opt_text(body, "bio", errors, 5000)
+        errors.check()
+        try:
+            async with self.db.transaction() as tx:
+                existing = await self.repo.artist_by_name(tx, name)
+                if existing:
+                    raise Conflict("That artist exists", details={"existing_id": existing["id"]})
+                artist_id = await self.repo.insert_artist(tx, name, bio)
+                await self._events(tx, actor, "artist", artist_id, "upserted", "artist.created",
+                                   f"created artist {name}")
+        except pymysql.err.IntegrityError as exc:
+            raise Conflict("That artist exists") from exc
+        await self._after_write(f"artist:{artist_id}")
+        return await self.artist(artist_id)
+
+    async def update_artist(self, artist_id: int, body: dict[str, Any], actor: Actor) -> dict[str, Any]:
+        await self.artist(artist_id)
+        errors = v.Fields()
+        changes: dict[str, Any] = {}
+        if "name" in body:
+            changes["name"] = v.clean_text(body["name"], "name", errors, min_len=1, max_len=255)
+        if "bio" in body:
+            changes["bio"] = _opt_text(body, "bio", errors, 5000)
+        errors.check()
+        try:
+            async with self.db.transaction() as tx:
+                await self.repo.update_artist(tx, artist_id, changes)
+                await self._events(tx, actor, "artist", artist_id, "upserted", "artist.updated",
+                                   f"updated artist {artist_id}", {"fields": sorted(changes)})
+        except pymysql.err.IntegrityError as exc:
+            raise Conflict("Another artist has that name") from exc
+        await self._after_write(f"artist:{artist_id}", *await self._artist_dependents(artist_id))
+        return await self.artist(artist_id)
+
+    async def _artist_dependents(self, artist_id: int) -> list[str]:
+        """Cache keys that embed the artist's name: its songs and albums."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM songs WHERE artist_id = %s UNION"
+            " SELECT song_id FROM song_artists WHERE artist_id = %s", (artist_id, artist_id)
+        )
+        albums = await self.db.fetchall("SELECT id FROM albums WHERE artist_id = %s", (artist_id,))
+        return [f"song:{r['id']}" for r in rows] + [f"album:{r['id']}" for r in albums]
+
+    async def delete_artist(self, artist_id: int, actor: Actor) -> None:
+        artist = await self.artist(artist_id)
+        async with self.db.transaction() as tx:
+            songs, albums = await self.repo.artist_usage(tx, artist_id)
+            if songs or albums:
+                raise Conflict(
+                    f"{artist['name']} still has {songs} song(s) and {albums} album(s)",
+                    details={"songs": songs, "albums": albums},
+                )
+            await self.repo.delete_artist(tx, artist_id)
+            await self._events(tx, actor, "artist", artist_id, "deleted", "artist.deleted",
+                               f"deleted artist {artist['name']}")
+        await self._after_write(f"artist:{artist_id}")
+
+    async def set_artist_image(self, artist_id: int, image_id: int, actor: Actor) -> dict[str, Any]:
+        await self.artist(artist_id)
+        async with self.db.transaction() as tx:
+            await self.repo.update_artist(tx, artist_id, {"image_id": image_id})
+            await self._events(tx, actor, "artist", artist_id, "upserted", "artist.image_set",
+                               f"new picture for artist {artist_id}")
+        await self._after_write(f"artist:{artist_id}")
+        return await self.artist(artist_id)
+
+    def _album_fields(self, body: dict[str, Any], creating: bool) -> dict[str, Any]:
+        errors = v.Fields()
+        changes: dict[str, Any] = {}
+        if creating or "title" in body:
+            changes["title"] = v.clean_text(body.get("title"), "title", errors, min_len=1, max_len=255)
+        if creating or "artist_id" in body:
+            artist_id = _opt_int(body, "artist_id", errors, 1, 2**63 - 1)
+            if artist_id is None and "artist_id" not in errors.errors:
+                errors.add("artist_id", "is required")
+            changes["artist_id"] = artist_id
+        if "album_type" in body or creating:
+            album_type = body.get("album_type", "album")
+            if album_type not in ALBUM_TYPES:
+                errors.add("album_type", "must be album, single, ep or compilation")
+            changes["album_type"] = album_type
+        if "year" in body or creating:
+            changes["year"] = _opt_int(body, "year", errors, 1000, 9999)
+        if "genre" in body or creating:
+            changes["genre"] = _opt_text(body, "genre", errors, 100)
+        errors.check()
+        return changes
+
+    async def create_album(self, body: dict[str, Any], actor: Actor) -> dict[str, Any]:
+        fields = self._album_fields(body, creating=True)
+        await self._require_artist(fields["artist_id"])
+        try:
+            async with self.db.transaction() as tx:
+                album_id = await self.repo.insert_album(
+                    tx, fields["title"], fields["artist_id"], fields["album_type"], fields["year"],
+                    fields["genre"],
+                )
+                await self._events(tx, actor, "album", album_id, "upserted", "album.created",
+                                   f"created album {fields['title']}")
+        except pymysql.err.IntegrityError as exc:
+            existing = await self.db.fetchval(
+                "SELECT id FROM albums WHERE artist_id = %s AND title_canon = %s",
+                (fields["artist_id"], fields["title"].lower()),
+            )
+            raise Conflict("That artist already has an album with this title",
+                           details={"existing_id": existing} if existing else None) from exc
+        await self._after_write(f"album:{album_id}", f"artist:{fields['artist_id']}")
+        return await self.album(album_id)
+
+    async def _require_artist(self, artist_id: int) -> None:
+        if await self.repo.artist(artist_id) is None:
+            raise InvalidInput(details={"fields": {"artist_id": "no such artist"}})
+
+    async def update_album(self, album_id: int, body: dict[str, Any], actor: Actor) -> dict[str, Any]:
+        before = await self.album(album_id)
+        changes = self._album_fields(body, creating=False)
+        if changes.get("artist_id"):
+            await self._require_artist(changes["artist_id"])
+        try:
+            async with self.db.transaction() as tx:
+                await self.repo.update_album(tx, album_id, changes)
+                await self._events(tx, actor, "album", album_id, "upserted", "album.updated",
+                                   f"updated album {album_id}", {"fields": sorted(changes)})
+        except pymysql.err.IntegrityError as exc:
+            raise Conflict("That artist already has an album with this title") from exc
+        songs = [f"song:{s['id']}" for s in before.get("songs", [])]
+        await self._after_write(f"album:{album_id}", f"artist:{before['artist_id']}",
+                                f"artist:{changes.get('artist_id', before['artist_id'])}", *songs)
+        return await self.album(album_id)
+
+    async def delete_album(self, album_id: int, actor: Actor) -> None:
+        """Delete an album; its songs stay in the catalogue without an album."""
+        before = await self.album(album_id)
+        async with self.db.transaction() as tx:
+            await self.repo.delete_album(tx, album_id)
+            await self._events(tx, actor, "album", album_id, "deleted", "album.deleted",
+                               f"deleted album {before['title']}")
+            for song in before.get("songs", []):
+                await events.emit(tx, events.CatalogChanged("song", song["id"], "upserted"))
+        songs = [f"song:{s['id']}" for s in before.get("songs", [])]
+        await self._after_write(f"album:{album_id}", f"artist:{before['artist_id']}", *songs)
+
+    async def set_album_cover(self, album_id: int, image_id: int, actor: Actor) -> dict[str, Any]:
+        before = await self.album(album_id)
+        async with self.db.transaction() as tx:
+            await self.repo.update_album(tx, album_id, {"cover_image_id": image_id})
+            await self._events(tx, actor, "album", album_id, "upserted", "album.cover_set",
+                               f"new cover for album {album_id}")
+        songs = [f"song:{s['id']}" for s in before.get("songs", [])]
+        await self._after_write(f"album:{album_id}", *songs)
+        return await self.album(album_id)
+
+    def song_changes(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Validated song metadata from a body (fields a client may not set are not read)."""
+        errors = v.Fields()
+        changes: dict[str, Any] = {}
+        if "title" in body:
+            changes["title"] = v.clean_text(body["title"], "title", errors, min_len=1, max_len=500)
+        for name, lo, hi in (("artist_id", 1, 2**63 - 1), ("album_id", 1, 2**63 - 1),
+                             ("track_number", 0, 9999), ("disc_number", 1, 999),
+                             ("year", 1000, 9999)):
+            if name in body:
+                changes[name] = _opt_int(body, name, errors, lo, hi)
+        if "genre" in body:
+            changes["genre"] = _opt_text(body, "genre", errors, 100)
+        if "explicit" in body:
+            changes["explicit"] = _bool(body, "explicit", errors)
+        if changes.get("disc_number") is None:
+            changes.pop("disc_number", None)
+        errors.check()
+        return changes
+
+    async def update_song(self, song_id: int, body: dict[str, Any], actor: Actor) -> dict[str, Any]:
+        before = await self.song(song_id)
+        changes = self.song_changes(body)
+        if "artist_id" in changes:
+            if changes["artist_id"] is None:
+                raise InvalidInput(details={"fields": {"artist_id": "is required"}})
+            await self._require_artist(changes["artist_id"])
+        if changes.get("album_id") and await self.repo.album(changes["album_id"]) is None:
+            raise InvalidInput(details={"fields": {"album_id": "no such album"}})
+        async with self.db.transaction() as tx:
+            await self.repo.update_song(tx, song_id, changes)
+            await self._events(tx, actor, "song", song_id, "upserted", "song.updated",
+                               f"updated song {before['title']}", {"fields": sorted(changes)})
+        await self._after_write(
+            f"song:{song_id}", f"album:{before['album_id']}", f"album:{changes.get('album_id')}",
+            f"artist:{before['artist_id']}",
+        )
+        return await self.song(song_id)
+
+    async def delete_song(self, song_id: int, actor: Actor) -> Row:
+        """Delete a song; returns its file row so the caller can remove a stored file."""
+        before = await self.song(song_id)
+        async with self.db.transaction() as tx:
+            row = await self.repo.delete_song(tx, song_id)
+            if row is None:
+                raise NotFound("No such song")
+            await self._events(tx, actor, "song", song_id, "deleted", "song.deleted",
+                               f"deleted song {before['title']}")
+        await self._after_write(f"song:{song_id}", f"album:{before['album_id']}",
+                                f"artist:{before['artist_id']}")
+        return row
+
+    async def _events(
+        self, tx: Tx, actor: Actor | None, entity: str, entity_id: int, change: str, action: str,
+        summary: str, details: dict[str, Any] | None = None,
+    ) -> None:
+        """A catalogue write records its `catalog.*` event and, for an admin, its `admin.*` one."""
+        await events.emit(tx, events.CatalogChanged(entity, entity_id, change))
+        if actor is not None:
+            await events.emit(tx, events.AdminAction(
+                actor_id=actor.user_id, actor_username=actor.username, action=action,
+                target_type=entity, target_id=entity_id, summary=summary, details=details or {},
+            ))

@@ -1,0 +1,226 @@
+"""Getting audio into the catalogue: uploads and folder imports share one path from file to song."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pymysql
+
+from app import events, images
+from app.db import Database, Tx
+from app.errors import Conflict, InvalidInput, UnsupportedMediaType
+from app.media import AudioInfo, BadAudio, MediaStore, UnsupportedAudio, probe
+from app.repos.catalog import CatalogRepo
+from app.services.catalog import Actor, CatalogService
+
+log = logging.getLogger(__name__)
+UNKNOWN_ARTIST = "Unknown Artist"
+
+
+@dataclass
+class Prepared:
+    """A probed file and where its bytes live (in the media store, or in place)."""
+
+    info: AudioInfo
+    file_path: str
+    sha256: str
+    size: int
+    in_place: bool = False
+    source_mtime: float | None = None
+    folder_cover: bytes | None = None
+
+
+class IngestService:
+    def __init__(
+        self, db: Database, catalog: CatalogService, media: MediaStore, image_store: images.ImageStore
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.repo = CatalogRepo(db)
+        self.media = media
+        self.images = image_store
+
+    async def probe(self, path: Path) -> AudioInfo:
+        """Read an audio file's format and tags off the event loop; 415/422 for bad files."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, probe, path)
+        except UnsupportedAudio as exc:
+            raise UnsupportedMediaType(
+                "Not an audio file Sonora can play (MP3, FLAC, Ogg Vorbis, Opus, M4A/AAC or WAV)"
+            ) from exc
+        except BadAudio as exc:
+            raise InvalidInput(f"The audio file is empty or damaged: {exc}") from exc
+
+    async def store_image(self, tx: Tx, data: bytes) -> int:
+        """Resize an image to the fixed sizes, keep it on disk and return its row id. An image
+        already stored (same bytes: an album's cover embedded in each track) is not redone."""
+        known = await tx.fetchone(
+            "SELECT id FROM images WHERE sha256 = %s", (hashlib.sha256(data).hexdigest(),)
+        )
+        if known and self.images.exists(hashlib.sha256(data).hexdigest()):
+            return int(known["id"])
+        processed = await asyncio.get_running_loop().run_in_executor(None, images.process, data)
+        await asyncio.get_running_loop().run_in_executor(None, self.images.save, processed)
+        return await self.repo.upsert_image(tx, processed.sha256, processed.width, processed.height)
+
+    async def save_image(self, data: bytes) -> int:
+        """An uploaded picture: checked, resized, kept; 415 for a non-image, 422 for a broken one."""
+        try:
+            async with self.db.transaction() as tx:
+                return await self.store_image(tx, data)
+        except images.BadImage as exc:
+            if exc.status == 415:
+                raise UnsupportedMediaType("Not an image (JPEG, PNG, WebP or GIF)") from exc
+            raise InvalidInput(f"The image is damaged or too large: {exc}") from exc
+
+    async def image_path(self, image_id: int, size: int) -> Path | None:
+        sha = await self.repo.image_sha(image_id)
+        return self.images.path(sha, size) if sha else None
+
+    async def add_song(
+        self, prepared: Prepared, overrides: dict[str, Any], actor: Actor | None
+    ) -> tuple[int, list[str]]:
+        """Create the song (and its artist/album from the tags when not given) in one transaction.
+        Returns the song id and the cache keys to invalidate."""
+        existing = await self.repo.song_by_sha(prepared.sha256)
+        if existing:
+            raise Conflict("This file is already in the catalogue", details={"existing_id": existing})
+        try:
+            async with self.db.transaction() as tx:
+                song_id, keys = await self._insert(tx, prepared, overrides, actor)
+        except pymysql.err.IntegrityError as exc:
+            existing = await self.repo.song_by_sha(prepared.sha256)
+            if existing:
+                raise Conflict("This file is already in the catalogue",
+                               details={"existing_id": existing}) from exc
+            raise
+        return song_id, keys
+
+    async def _insert(
+        self, tx: Tx, prepared: Prepared, overrides: dict[str, Any], actor: Actor | None
+    ) -> tuple[int, list[str]]:
+        info = prepared.info
+        created: list[tuple[str, int]] = []
+        artist_id = overrides.get("artist_id")
+        if artist_id is None:
+            artist_id, new = await self.repo.find_or_create_artist(tx, info.artist or UNKNOWN_ARTIST)
+            if new:
+                created.append(("artist", artist_id))
+        album_id = overrides.get("album_id")
+        genre = overrides.get("genre", info.genre)
+        year = overrides.get("year", info.year)
+        if album_id is None and info.album:
+            album_artist_id = artist_id
+            if info.album_artist and info.album_artist.lower() != (info.artist or "").lower():
+                album_artist_id, new = await self.repo.find_or_create_artist(tx, info.album_artist)
+                if new:
+                    created.append(("artist", album_artist_id))
+            album_type = "single" if (info.track_total or 0) == 1 else "album"
+            album_id, new = await self.repo.find_or_create_album(
+                tx, info.album, album_artist_id, year, genre, album_type
+            )
+            if new:
+                created.append(("album", album_id))
+        cover_image_id = None
+        cover = info.cover or prepared.folder_cover
+        if cover:
+            try:
+                cover_image_id = await self.store_image(tx, cover)
+            except images.BadImage as exc:
+                log.info("ignoring an unreadable embedded cover: %s", exc)
+        if cover_image_id and album_id:
+            await self.repo.set_album_cover_if_missing(tx, album_id, cover_image_id)
+        featured_ids = []
+        for name in info.featured:
+            fid, new = await self.repo.find_or_create_artist(tx, name)
+            if new:
+                created.append(("artist", fid))
+            if fid != artist_id:
+                featured_ids.append(fid)
+        explicit = overrides.get("explicit")
+        song_id = await self.repo.insert_song(tx, {
+            "title": overrides.get("title") or info.title or _title_from_path(prepared.file_path),
+            "artist_id": artist_id,
+            "album_id": album_id,
+            "track_number": overrides.get("track_number", info.track_number),
+            "disc_number": overrides.get("disc_number") or info.disc_number or 1,
+            "duration_ms": info.duration_ms,
+            "bitrate": info.bitrate,
+            "sample_rate": info.sample_rate,
+            "codec": info.codec,
+            "mime_type": info.mime_type,
+            "size": prepared.size,
+            "sha256": prepared.sha256,
+            "file_path": prepared.file_path,
+            "in_place": int(prepared.in_place),
+            "source_mtime": prepared.source_mtime,
+            "genre": genre,
+            "year": year,
+            "explicit": int(info.explicit if explicit is None else explicit),
+            "cover_image_id": cover_image_id if cover_image_id and not album_id else None,
+        })
+        if featured_ids:
+            await self.repo.set_featured(tx, song_id, featured_ids)
+        for entity, entity_id in created:
+            await events.emit(tx, events.CatalogChanged(entity, entity_id, "upserted"))
+        await events.emit(tx, events.CatalogChanged("song", song_id, "upserted"))
+        if actor is not None:
+            await events.emit(tx, events.AdminAction(
+                actor_id=actor.user_id, actor_username=actor.username, action="song.uploaded",
+                target_type="song", target_id=song_id,
+                summary=f"uploaded {info.title or prepared.file_path}",
+                details={"sha256": prepared.sha256, "size": prepared.size},
+            ))
+        keys = [f"artist:{artist_id}", f"album:{album_id}"] + [f"artist:{f}" for f in featured_ids]
+        return song_id, keys
+
+    async def upload(
+        self, temp: Path, size: int, sha256: str, overrides: dict[str, Any], actor: Actor
+    ) -> dict[str, Any]:
+        """An uploaded file, already on disk in a temporary place: probe, store, add. The
+        temporary file is always removed; nothing is stored on refusal."""
+        stored_rel = None
+        try:
+            info = await self.probe(temp)
+            existing = await self.repo.song_by_sha(sha256)
+            if existing:
+                raise Conflict("This file is already in the catalogue",
+                               details={"existing_id": existing})
+            await self._check_ids(overrides)
+            stored = await asyncio.get_running_loop().run_in_executor(
+                None, self.media.adopt, temp, sha256, info.ext
+            )
+            stored_rel = stored.rel_path
+            prepared = Prepared(info, stored.rel_path, sha256, size)
+            song_id, keys = await self.add_song(prepared, overrides, actor)
+        except BaseException:
+            temp.unlink(missing_ok=True)  # noqa: ASYNC240 - one unlink, not worth a thread hop
+            if stored_rel is not None and await self.repo.song_by_sha(sha256) is None:
+                self.media.remove(stored_rel)
+            raise
+        await self.catalog._after_write(f"song:{song_id}", *keys)
+        return await self.catalog.song(song_id)
+
+    async def _check_ids(self, overrides: dict[str, Any]) -> None:
+        if overrides.get("artist_id") and await self.repo.artist(overrides["artist_id"]) is None:
+            raise InvalidInput(details={"fields": {"artist_id": "no such artist"}})
+        if overrides.get("album_id") and await self.repo.album(overrides["album_id"]) is None:
+            raise InvalidInput(details={"fields": {"album_id": "no such album"}})
+
+    def remove_file(self, file_path: str, in_place: bool) -> None:
+        """Remove a deleted song's stored file (never a file imported in place)."""
+        if not in_place:
+            try:
+                self.media.remove(file_path)
+            except (OSError, ValueError):
+                log.warning("could not remove stored file %s", file_path)
+
+
+def _title_from_path(path: str) -> str:
+    stem = Path(path).stem
+    return stem.split(" ", 1)[1] if stem[:2].isdigit() and " " in stem else stem

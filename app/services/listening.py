@@ -1,0 +1,146 @@
+"""Listening: play reports, the history, personal tops and stats, and global charts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from app import events, outbox
+from app.adapters.cache import Cache
+from app.db import Database, Tx
+from app.errors import InvalidInput, NotFound
+from app.repos.listening import ListeningRepo
+from app.services.catalog import CatalogService
+from app.validation import rfc3339
+
+PERIODS = {"day": 1, "week": 7, "month": 30, "year": 365, "all": None}
+PLAY_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+THRESHOLD_MS = 30_000
+
+
+def counts(played_ms: int, duration_ms: int) -> bool:
+    """A play counts after 30 seconds, or half of a shorter song (SPEC 7)."""
+    return played_ms >= min(THRESHOLD_MS, duration_ms // 2)
+
+
+def since(period: str) -> dt.datetime | None:
+    if period not in PERIODS:
+        raise InvalidInput(details={"fields": {"period": "must be day, week, month, year or all"}})
+    days = PERIODS[period]
+    return None if days is None else dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=days)
+
+
+class ListeningService:
+    def __init__(self, db: Database, cache: Cache, catalog: CatalogService) -> None:
+        self.db = db
+        self.cache = cache
+        self.catalog = catalog
+        self.repo = ListeningRepo(db)
+
+    async def report(self, user_id: int, body: dict[str, Any]) -> bool:
+        """A player's play report; when it counts, `play.recorded` goes through the outbox."""
+        song_id: Any = body.get("song_id")
+        played_ms: Any = body.get("played_ms")
+        play_id: Any = body.get("play_id")
+        fields = {}
+        if isinstance(song_id, bool) or not isinstance(song_id, int) or song_id < 1:
+            fields["song_id"] = "must be a song id"
+        if isinstance(played_ms, bool) or not isinstance(played_ms, int) or not 0 <= played_ms <= 86_400_000:
+            fields["played_ms"] = "must be milliseconds from 0 to 86400000"
+        if not isinstance(play_id, str) or not PLAY_ID.match(play_id):
+            fields["play_id"] = "1 to 64 letters, digits or . _ : -"
+        if fields:
+            raise InvalidInput(details={"fields": fields})
+        song = await self.catalog.song(int(song_id))  # 404 for an unknown song
+        if not counts(played_ms, int(song["duration_ms"])):
+            return False
+        async with self.db.transaction() as tx:
+            await events.emit(tx, events.PlayRecorded(
+                user_id=user_id, song_id=int(song_id), play_id=str(play_id), played_ms=int(played_ms),
+                played_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            ))
+        outbox.notify()
+        return True
+
+    async def apply(self, tx: Tx, envelope: dict[str, Any]) -> None:
+        """The `play_counts` consumer's effect: history row and count, once per user and play_id."""
+        data = envelope["data"]
+        played_at = events.parse_rfc3339(data["played_at"])
+        await self.repo.record(tx, int(data["user_id"]), int(data["song_id"]), str(data["play_id"]),
+                               int(data["played_ms"]), played_at)
+
+    async def after_apply(self, envelope: dict[str, Any]) -> None:
+        song_id = int(envelope["data"]["song_id"])
+        await self.cache.invalidate(f"song:{song_id}")
+        await self.cache.bump("charts")
+
+    async def _songs(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        if not ids:
+            return {}
+        items, _ = await self.catalog.songs({"ids": ids}, len(ids), 0)
+        return {s["id"]: s for s in items}
+
+    async def history(self, user_id: int, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        rows, total = await self.repo.history(user_id, limit, offset)
+        songs = await self._songs(sorted({r["song_id"] for r in rows}))
+        items = [{"played_at": rfc3339(r["played_at"]), "played_ms": r["played_ms"],
+                  "play_id": r["play_id"], "song": songs[r["song_id"]]}
+                 for r in rows if r["song_id"] in songs]
+        return items, total
+
+    async def clear(self, user_id: int) -> None:
+        await self.repo.clear(user_id)
+
+    async def recent(self, user_id: int, limit: int = 20) -> list[dict[str, Any]]:
+        rows = await self.repo.recent(user_id, limit)
+        songs = await self._songs([r["song_id"] for r in rows])
+        return [{"played_at": rfc3339(r["played_at"]), "song": songs[r["song_id"]]}
+                for r in rows if r["song_id"] in songs]
+
+    async def top_songs(self, user_id: int | None, period: str, limit: int) -> list[dict[str, Any]]:
+        rows = await self.repo.top_songs(user_id, since(period), limit)
+        songs = await self._songs([r["song_id"] for r in rows])
+        return [{"plays": int(r["plays"]), "song": songs[r["song_id"]]}
+                for r in rows if r["song_id"] in songs]
+
+    async def charts(self, period: str, limit: int) -> list[dict[str, Any]]:
+        """Everyone's most played songs: the same for every viewer, so cached."""
+        since(period)
+
+        async def load() -> list[dict[str, Any]]:
+            return await self.top_songs(None, period, limit)
+
+        key = await self.cache.list_key("charts", period, limit)
+        return await (self.cache.get_or_load(key, load, 60) if key else load())  # type: ignore[no-any-return,unused-ignore]
+
+    async def stats(self, user_id: int) -> dict[str, Any]:
+        row = await self.repo.stats(user_id)
+        month = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=30)
+        return {
+            "plays": int(row["plays"]),
+            "listened_ms": int(row["played_ms"]),
+            "songs": int(row["songs"]),
+            "artists": int(row["artists"]),
+            "top_artists": [{"id": r["artist_id"], "name": r["name"], "plays": int(r["plays"])}
+                            for r in await self.repo.top_artists(user_id, 5)],
+            "top_songs": await self.top_songs(user_id, "month", 5),
+            "per_day": await self.per_day(user_id, month),
+        }
+
+    async def per_day(self, user_id: int | None, start: dt.datetime) -> list[dict[str, Any]]:
+        """Plays per day from `start` to today, days without plays included (for charts)."""
+        found = {r["day"]: int(r["plays"]) for r in await self.repo.per_day(user_id, start)}
+        today = dt.datetime.now(dt.UTC).date()
+        day = start.date()
+        out = []
+        while day <= today:
+            out.append({"day": day.isoformat(), "plays": found.get(day, 0)})
+            day += dt.timedelta(days=1)
+        return out
+
+    async def play_count(self, song_id: int) -> int:
+        value = await self.repo.play_count(song_id)
+        if value is None:
+            raise NotFound("No such song")
+        return value

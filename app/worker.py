@@ -1,0 +1,181 @@
+"""The worker process (`python -m app worker`) and the backbone that `serve` runs in process.
+
+Who runs what (SPEC 2 and 4):
+
+- broker configured: the worker runs the consumers and an outbox relay; `serve` runs an outbox
+  relay too (`run_consumers=False`) so its own events go out as soon as a request commits
+  (`relay.wake()`), without waiting for the worker's next poll. `FOR UPDATE SKIP LOCKED` makes the
+  two relays share the outbox without publishing a row twice while both are alive.
+- no broker: `serve` runs the relay and the consumers over the in-process bus
+  (`run_consumers=True`); the worker has nothing to do and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from app.adapters.bus import Bus, BusUnavailable, RabbitBus
+from app.adapters.kv import KeyValue, make_kv
+from app.config import Config
+from app.consumers import ConsumerSpec, consumers, purge_processed
+from app.db import Database
+from app.migrate import migrate
+from app.outbox import OutboxRelay
+
+log = logging.getLogger(__name__)
+HOUSEKEEPING_EVERY = 3600.0
+PUBLISHED_KEEP_DAYS = 7
+PROCESSED_KEEP_DAYS = 30
+
+
+STOP_GRACE = 5.0
+
+
+class Backbone:
+    """The relay (and, when asked, the consumers and their housekeeping) of one process."""
+
+    def __init__(self, db: Database, bus: Bus, relay: OutboxRelay, specs: list[ConsumerSpec],
+                 run_consumers: bool) -> None:
+        self.db = db
+        self.bus = bus
+        self.relay = relay
+        self.specs = specs
+        self.run_consumers = run_consumers
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def _start(self) -> None:
+        # Consumers first: with a broker their queues must exist before anything is published.
+        if self.run_consumers:
+            try:
+                for spec in self.specs:
+                    await self.bus.consume(spec.name, spec.patterns, spec.handler,
+                                           max_attempts=spec.max_attempts)
+                    log.info("consuming %s for %s", ", ".join(spec.patterns), spec.name)
+            except BaseException:
+                await self.bus.stop_consuming()
+                raise
+            self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+
+    async def _housekeeping(self) -> None:
+        while True:
+            try:
+                await self.relay.purge_published(PUBLISHED_KEEP_DAYS)
+                await purge_processed(self.db, PROCESSED_KEEP_DAYS)
+            except Exception:  # noqa: BLE001 - housekeeping waits for the next round
+                log.warning("outbox housekeeping failed", exc_info=True)
+            await asyncio.sleep(HOUSEKEEPING_EVERY)
+
+    async def stop(self) -> None:
+        """Stop the relay, then stop taking messages and let the handlers in flight finish.
+
+        The relay goes first: an in-process bus drains what was already published, and nothing
+        new is marked published once no consumer can take it (it waits in the outbox instead).
+        """
+        self.relay.stop()
+        for task in self._tasks:
+            if task.get_name() != "outbox-relay":
+                task.cancel()
+        for task in self._tasks:
+            # The relay finishes its batch; one stuck on an unreachable broker is cancelled (its
+            # events stay in the outbox, since nothing is marked published before the confirm).
+            done, _ = await asyncio.wait([task], timeout=STOP_GRACE)
+            if not done:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self.run_consumers:
+            await self.bus.stop_consuming()
+
+
+async def start_backbone(config: Config, db: Database, bus: Bus, *, run_consumers: bool,
+                         kv: KeyValue | None = None) -> Backbone:
+    """Start the outbox relay and, when `run_consumers`, every consumer; `stop()` undoes it.
+
+    `bus` must be started (or, for RabbitMQ, may still be connecting: the relay keeps the events in
+    the outbox until it can publish). `config` is taken for the settings later consumers need.
+    """
+    specs = consumers(db, kv)
+
+    async def declare_queues() -> None:
+        for spec in specs:
+            await bus.declare(spec.name, spec.patterns)
+
+    relay = OutboxRelay(db, bus, prepare=declare_queues)
+    backbone = Backbone(db, bus, relay, specs, run_consumers)
+    await backbone._start()
+    return backbone
+
+
+class Worker:
+    """The worker process: a database pool, the broker, the relay and every consumer."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.db = Database(config.database_url, maxsize=10)
+        self.bus = RabbitBus(config.amqp_url, config.namespace)
+        self.kv = make_kv(config.redis_url, config.namespace)
+        self.backbone: Backbone | None = None
+        self._connecting: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Open the database (migrating it) and start consuming; waits for the broker if down."""
+        await self.db.connect()
+        await migrate(self.db)
+        self._connecting = asyncio.create_task(self._connect())
+        # Returns once running, unless the broker is down: then start-up goes on in the background.
+        await asyncio.wait([self._connecting], timeout=self.bus.timeout + 2)
+
+    async def _connect(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await self.bus.start()
+                self.backbone = await start_backbone(self.config, self.db, self.bus,
+                                                     run_consumers=True, kv=self.kv)
+                break
+            except BusUnavailable as exc:
+                await self.bus.close()
+                log.warning("%s; retrying in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        log.info("worker running (namespace %s)", self.config.namespace)
+
+    async def stop(self) -> None:
+        """Stop consuming, finish handlers in flight, close the broker and the database."""
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        if self.backbone is not None:
+            await self.backbone.stop()
+        await self.bus.close()
+        await self.kv.close()
+        await self.db.close()
+
+
+async def _serve(config: Config) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    worker = Worker(config)
+    try:
+        await worker.start()
+        await stop.wait()
+        log.info("stopping the worker")
+    finally:
+        await worker.stop()
+    return 0
+
+
+def run(config: Config) -> int:
+    """`python -m app worker`: run until SIGTERM/SIGINT, then stop cleanly; returns the exit code."""
+    if not config.amqp_url:
+        log.warning("no broker configured (SONORA_AMQP_URL): `serve` runs the consumers itself")
+        return 0
+    return asyncio.run(_serve(config))

@@ -1,0 +1,138 @@
+// Sonora's page scripts: progressive enhancement only — every page works without them.
+
+const FLASH_TIMEOUT_MS = 6000;
+
+/** Ask before submitting forms marked with data-confirm (the server has its own confirmation step). */
+function confirmForms(root) {
+  for (const form of root.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  }
+}
+
+function dismiss(flash) {
+  flash.classList.add("is-leaving");
+  flash.addEventListener("transitionend", () => flash.remove(), { once: true });
+  // Reduced motion disables the transition, so no transitionend arrives.
+  setTimeout(() => flash.remove(), 400);
+}
+
+/** Flash messages get a close button and fade out on their own, except errors. */
+function flashes(root) {
+  for (const flash of root.querySelectorAll("[data-flash]")) {
+    const close = flash.querySelector("[data-dismiss]");
+    if (close) {
+      close.hidden = false;
+      close.addEventListener("click", () => dismiss(flash));
+    }
+    if (!flash.classList.contains("flash-error")) {
+      let timer = setTimeout(() => dismiss(flash), FLASH_TIMEOUT_MS);
+      // Keep it while the reader is on it.
+      flash.addEventListener("mouseenter", () => clearTimeout(timer));
+      flash.addEventListener("mouseleave", () => { timer = setTimeout(() => dismiss(flash), FLASH_TIMEOUT_MS); });
+    }
+  }
+}
+
+/** The greeting follows the listener's clock rather than the server's. */
+function greeting(root) {
+  const el = root.querySelector("[data-greeting]");
+  if (!el) return;
+  const hour = new Date().getHours();
+  const text = hour >= 5 && hour < 12 ? "Good morning" : hour >= 12 && hour < 18 ? "Good afternoon" : "Good evening";
+  const first = el.firstChild;
+  if (first && first.nodeType === Node.TEXT_NODE) {
+    first.textContent = first.textContent.replace(/^Good (morning|afternoon|evening)/, text);
+  }
+}
+
+/** Close the account menu on Escape or a click elsewhere (looked up per event: uploads swap the page). */
+function userMenu() {
+  document.addEventListener("click", (event) => {
+    const menu = document.querySelector(".user-menu");
+    if (menu && menu.open && !menu.contains(event.target)) menu.open = false;
+  });
+  document.addEventListener("keydown", (event) => {
+    const menu = document.querySelector(".user-menu");
+    if (event.key === "Escape" && menu && menu.open) {
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    }
+  });
+}
+
+/** The file picker of an upload form names what was chosen; files can be dropped on it. */
+function dropzones(root) {
+  for (const zone of root.querySelectorAll(".dropzone")) {
+    const input = zone.querySelector("input[type=file]");
+    const summary = zone.querySelector("[data-file-summary]");
+    if (!input || !summary) continue;
+    const show = () => {
+      const names = Array.from(input.files, (f) => f.name);
+      summary.textContent = names.length === 0 ? "You can pick several at once."
+        : names.length === 1 ? names[0] : `${names.length} files: ${names.slice(0, 3).join(", ")}${names.length > 3 ? ", …" : ""}`;
+    };
+    input.addEventListener("change", show);
+    zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("is-over"); });
+    zone.addEventListener("dragleave", () => zone.classList.remove("is-over"));
+    zone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      zone.classList.remove("is-over");
+      if (event.dataTransfer?.files.length) {
+        input.files = event.dataTransfer.files;
+        show();
+      }
+    });
+  }
+}
+
+/**
+ * Upload forms are sent with the X-CSRF-Token header, so the server streams each file to disk
+ * instead of parsing the whole form in memory (without scripts the form posts normally, up to the
+ * app's body size). The answer page replaces this one, as a normal submission would.
+ */
+function streamUploads(root) {
+  for (const form of root.querySelectorAll("form[data-stream-upload]")) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const button = form.querySelector("button[type=submit]");
+      if (button) {
+        button.dataset.label = button.textContent;
+        button.textContent = button.dataset.busyLabel || "Sending…";
+      }
+      form.classList.add("is-busy");
+      try {
+        const response = await fetch(form.action, {
+          method: "POST", body: new FormData(form), credentials: "same-origin",
+          headers: { "X-CSRF-Token": csrfToken() },
+        });
+        const page = new DOMParser().parseFromString(await response.text(), "text/html");
+        document.title = page.title;
+        document.body.replaceWith(document.adoptNode(page.body));
+        history.pushState(null, "", response.url);
+        enhance(document.body);
+      } catch {
+        form.submit();  // the network failed: fall back to an ordinary submission
+      }
+    });
+  }
+}
+
+/** The CSRF token for scripts that send X-CSRF-Token (the player, later). */
+export function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+}
+
+function enhance(root) {
+  confirmForms(root);
+  flashes(root);
+  greeting(root);
+  dropzones(root);
+  streamUploads(root);
+}
+
+enhance(document);
+userMenu();
+// A page swapped in by an upload is not in the history: going back reloads the real one.
+window.addEventListener("popstate", () => window.location.reload());
