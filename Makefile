@@ -33,8 +33,8 @@ services: ## Start MariaDB, Redis and RabbitMQ when stopped (install them from D
 env: $(STAMP) services ## Write .env from the local services (never overwrites an edited one), migrate, first admin
 	@$(PY) -m app bootstrap
 
-run: install env ## Install, set up and serve on http://127.0.0.1:8080 (prints the login)
-	@$(PY) -m app serve
+run: install env ## Install, set up, demo data on first start, worker and server on http://127.0.0.1:8080
+	@$(PY) -m app run
 
 serve: ## Serve without the set-up steps
 	@$(PY) -m app serve

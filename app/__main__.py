@@ -54,6 +54,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """What `make run` starts: the demo library on first start, the worker when a broker is
+    configured, and the web server; stopping the server stops the worker."""
+    import subprocess
+
+    config = _config()
+    if not args.no_demo:
+        cmd_demo(argparse.Namespace(seconds=args.demo_seconds))
+    worker = None
+    if config.amqp_url:
+        worker = subprocess.Popen([sys.executable, "-m", "app", "worker"])  # noqa: S603
+        print("worker started (event consumers and outbox relay)", flush=True)
+    try:
+        return cmd_serve(argparse.Namespace(host=args.host, port=args.port))
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from app.worker import run
 
@@ -236,6 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("run", help="demo data on first start, the worker (with a broker) and serve")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--no-demo", action="store_true", help="do not fill an empty instance")
+    p.add_argument("--demo-seconds", type=float, default=20.0)
+    p.set_defaults(func=cmd_run)
     sub.add_parser("worker", help="run the event consumers and the outbox relay (needs SONORA_AMQP_URL)"
                    ).set_defaults(func=cmd_worker)
     sub.add_parser("migrate", help="apply sql/ migrations").set_defaults(func=cmd_migrate)

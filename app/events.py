@@ -143,3 +143,16 @@ async def emit(tx: Tx, event: Event) -> str:
         (message["id"], message["type"], dumps(message)),
     )
     return str(message["id"])
+
+
+async def emit_many(tx: Tx, found: list[Event]) -> list[str]:
+    """Record several events in one statement, inside the caller's transaction."""
+    if not found:
+        return []
+    messages = [envelope(event) for event in found]
+    marks = ", ".join(["(%s, %s, %s, UTC_TIMESTAMP(6))"] * len(messages))
+    params: list[str] = []
+    for m in messages:
+        params += [m["id"], m["type"], dumps(m)]
+    await tx.execute(f"INSERT INTO outbox (event_id, type, payload, created_at) VALUES {marks}", params)
+    return [str(m["id"]) for m in messages]

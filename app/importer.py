@@ -10,6 +10,7 @@ files under PATH.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import sys
@@ -21,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from app import events
+from app import events, images
 from app.errors import AppError
-from app.media import AudioInfo, BadAudio, UnsupportedAudio, hash_file, probe
-from app.services.ingest import IngestService, Prepared
+from app.media import AudioInfo, BadAudio, MediaStore, UnsupportedAudio, hash_file, probe
+from app.services.ingest import Batch, IngestService, Prepared
 
 log = logging.getLogger(__name__)
 AUDIO_EXTENSIONS = {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".wav"}
@@ -36,7 +37,7 @@ SCAN_CHUNK = 50
 
 @dataclass
 class Scanned:
-    """What a worker process learnt about one file."""
+    """What a worker process learnt about one file (and, unless in place, where it stored it)."""
 
     path: str
     size: int = 0
@@ -44,6 +45,8 @@ class Scanned:
     sha256: str = ""
     info: AudioInfo | None = None
     error: str | None = None
+    stored: str | None = None
+    cover: tuple[str, int, int] | None = None  # (sha256, width, height), already resized
 
 
 @dataclass
@@ -70,14 +73,19 @@ def audio_files(root: Path) -> Iterator[Path]:
                 yield Path(folder) / name
 
 
-def scan(path: str) -> Scanned:
-    """Hash and probe one file (runs in a worker process)."""
+def scan(path: str, store_root: str | None = None) -> Scanned:
+    """Hash and probe one file and, with a store, copy it in (runs in a worker process; a copy
+    of a file that turns out to be a duplicate is the same content at the same name)."""
     result = Scanned(path)
     try:
         st = os.stat(path)
         result.size, result.mtime = st.st_size, st.st_mtime
         result.sha256, _ = hash_file(path)
         result.info = probe(path)
+        if store_root is not None:
+            store = MediaStore(Path(store_root))
+            result.stored = store.copy_in(Path(path), result.info.ext, durable=False).rel_path
+            result.cover = _cover(Path(store_root), result.info.cover or _folder_cover(Path(path).parent))
     except UnsupportedAudio as exc:
         result.error = f"not a playable audio file ({exc})"
     except BadAudio as exc:
@@ -87,8 +95,33 @@ def scan(path: str) -> Scanned:
     return result
 
 
-def scan_many(paths: list[str]) -> list[Scanned]:
-    return [scan(p) for p in paths]
+_processed: dict[str, tuple[str, int, int] | None] = {}
+_folder_covers: dict[Path, bytes | None] = {}
+
+
+def _folder_cover(folder: Path) -> bytes | None:
+    return folder_cover(folder, _folder_covers)
+
+
+def _cover(store_root: Path, data: bytes | None) -> tuple[str, int, int] | None:
+    """Resize a cover to the fixed sizes and keep it (in the worker, so covers are made in
+    parallel); the same picture again (every track of an album) is not redone."""
+    if not data:
+        return None
+    key = hashlib.sha256(data).hexdigest()
+    if key not in _processed:
+        try:
+            processed = images.process(data)
+        except images.BadImage:
+            _processed[key] = None
+        else:
+            images.ImageStore(store_root).save(processed)
+            _processed[key] = (processed.sha256, processed.width, processed.height)
+    return _processed[key]
+
+
+def scan_many(paths: list[str], store_root: str | None) -> list[Scanned]:
+    return [scan(p, store_root) for p in paths]
 
 
 def folder_cover(folder: Path, cache: dict[Path, bytes | None]) -> bytes | None:
@@ -134,6 +167,7 @@ class Importer:
         self.in_place = in_place
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self._covers: dict[Path, bytes | None] = {}
+        self._memo = Batch()
 
     async def run(self, root: Path, progress: Progress | None = None) -> Summary:
         started = time.monotonic()
@@ -156,10 +190,11 @@ class Importer:
         # Chunks of files go to the worker processes a few at a time and come back in order, so
         # memory stays flat however large the folder is, and writing overlaps with scanning.
         chunks = [todo[i : i + SCAN_CHUNK] for i in range(0, len(todo), SCAN_CHUNK)]
+        store_root = None if self.in_place else str(self.ingest.media.root)
         with ProcessPoolExecutor(self.workers) as pool:
             pending: deque[asyncio.Future[list[Scanned]]] = deque()
             for chunk in chunks:
-                pending.append(loop.run_in_executor(pool, scan_many, chunk))
+                pending.append(loop.run_in_executor(pool, scan_many, chunk, store_root))
                 if len(pending) > self.workers * 2:
                     batch.extend(await pending.popleft())
                 if len(batch) >= BATCH:
@@ -195,30 +230,34 @@ class Importer:
                 continue
             known.add(item.sha256)
             path = Path(item.path)
-            if self.in_place:
-                file_path = item.path
-            else:
-                stored = await asyncio.get_running_loop().run_in_executor(
-                    None, self.ingest.media.copy_in, path, item.info.ext
-                )
-                file_path = stored.rel_path
-            cover = None if item.info.cover else folder_cover(path.parent, self._covers)
+            file_path = item.path if self.in_place else str(item.stored)
+            cover = None
+            if item.cover is None and self.in_place:
+                cover = None if item.info.cover else folder_cover(path.parent, self._covers)
             prepared.append((
                 Prepared(item.info, file_path, item.sha256, item.size, in_place=self.in_place,
-                         source_mtime=item.mtime if self.in_place else None, folder_cover=cover),
+                         source_mtime=item.mtime if self.in_place else None, folder_cover=cover,
+                         cover_image=item.cover),
                 replacing["id"] if replacing is not None else None,
             ))
         if not prepared:
             return
         keys: list[str] = []
+        if not self.in_place:
+            # The copies were written without fsync: make them durable, once for the whole batch,
+            # before any row points at them.
+            await asyncio.get_running_loop().run_in_executor(None, os.sync)
+        memo = self._memo.carry()
         try:
             async with self.db.transaction() as tx:
                 for prep, old_id in prepared:
                     if old_id is not None:
                         await self.ingest.repo.delete_song_tx(tx, old_id)
-                        await events.emit(tx, events.CatalogChanged("song", old_id, "deleted"))
-                    _, more = await self.ingest._insert(tx, prep, {}, None)
+                        memo.events.append(events.CatalogChanged("song", old_id, "deleted"))
+                    _, more = await self.ingest._insert(tx, prep, {}, None, memo)
                     keys.extend(more)
+                await events.emit_many(tx, memo.events)
+            self._memo = memo
             for _prep, old_id in prepared:
                 if old_id is not None:
                     summary.updated += 1

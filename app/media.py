@@ -790,9 +790,10 @@ class _TempWriter:
         self.digest.update(chunk)
         self.size += len(chunk)
 
-    def close(self) -> None:
+    def close(self, durable: bool = True) -> None:
         self._f.flush()
-        os.fsync(self._f.fileno())
+        if durable:
+            os.fsync(self._f.fileno())
         self._f.close()
 
     def discard(self) -> None:
@@ -837,30 +838,33 @@ class MediaStore:
             raise ValueError(f"bad extension {ext!r}")
         return f"audio/{sha256[:2]}/{sha256[2:4]}/{sha256}{ext}"
 
-    def adopt(self, temp: Path, sha256: str, ext: str) -> StoredFile:
-        """Move a received temp file to its content address; the same content twice is one file."""
+    def adopt(self, temp: Path, sha256: str, ext: str, durable: bool = True) -> StoredFile:
+        """Move a received temp file to its content address; the same content twice is one file.
+        `durable=False` skips the fsyncs: the caller syncs once for a whole batch (folder import)."""
         rel = self.audio_rel_path(sha256, ext)
         dest = self.root / rel
         if dest.exists():
             Path(temp).unlink(missing_ok=True)
             return StoredFile(rel, dest.stat().st_size, sha256)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with open(temp, "rb") as f:
-            os.fsync(f.fileno())
+        if durable:
+            with open(temp, "rb") as f:
+                os.fsync(f.fileno())
         os.chmod(temp, 0o644)
         os.replace(temp, dest)
-        _fsync_dir(dest.parent)
+        if durable:
+            _fsync_dir(dest.parent)
         return StoredFile(rel, dest.stat().st_size, sha256)
 
-    def copy_in(self, src: Path, ext: str) -> StoredFile:
+    def copy_in(self, src: Path, ext: str, durable: bool = True) -> StoredFile:
         """Copy a file (folder import) into the store, hashing while copying."""
         writer = _TempWriter(self.temp_path())
         try:
             with open(src, "rb") as f:
                 while block := f.read(_BLOCK):
                     writer.write(block)
-            writer.close()
-            return self.adopt(writer.path, writer.digest.hexdigest(), ext)
+            writer.close(durable)
+            return self.adopt(writer.path, writer.digest.hexdigest(), ext, durable)
         except BaseException:
             writer.discard()
             raise

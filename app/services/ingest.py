@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,21 @@ UNKNOWN_ARTIST = "Unknown Artist"
 
 
 @dataclass
+class Batch:
+    """What one import transaction has already looked up, and the events it will record."""
+
+    artists: dict[str, int] = field(default_factory=dict)
+    albums: dict[tuple[int, str], int] = field(default_factory=dict)
+    images: dict[str, int | None] = field(default_factory=dict)
+    covered: set[int] = field(default_factory=set)
+    events: list[events.Event] = field(default_factory=list)
+
+    def carry(self) -> Batch:
+        """A batch for the next transaction, knowing what this one committed."""
+        return Batch(dict(self.artists), dict(self.albums), dict(self.images), set(self.covered))
+
+
+@dataclass
 class Prepared:
     """A probed file and where its bytes live (in the media store, or in place)."""
 
@@ -33,6 +48,7 @@ class Prepared:
     in_place: bool = False
     source_mtime: float | None = None
     folder_cover: bytes | None = None
+    cover_image: tuple[str, int, int] | None = None  # made already: (sha256, width, height)
 
 
 class IngestService:
@@ -101,45 +117,86 @@ class IngestService:
             raise
         return song_id, keys
 
+    async def _artist(self, tx: Tx, name: str, batch: Batch | None,
+                      created: list[tuple[str, int]]) -> int:
+        key = name.lower()
+        if batch is not None and key in batch.artists:
+            return batch.artists[key]
+        artist_id, new = await self.repo.find_or_create_artist(tx, name)
+        if new:
+            created.append(("artist", artist_id))
+        if batch is not None:
+            batch.artists[key] = artist_id
+        return artist_id
+
+    async def _album(self, tx: Tx, info: AudioInfo, artist_id: int, year: int | None,
+                     genre: str | None, batch: Batch | None,
+                     created: list[tuple[str, int]]) -> int:
+        assert info.album is not None
+        key = (artist_id, info.album.lower())
+        if batch is not None and key in batch.albums:
+            return batch.albums[key]
+        album_type = "single" if (info.track_total or 0) == 1 else "album"
+        album_id, new = await self.repo.find_or_create_album(
+            tx, info.album, artist_id, year, genre, album_type
+        )
+        if new:
+            created.append(("album", album_id))
+        if batch is not None:
+            batch.albums[key] = album_id
+        return album_id
+
+    async def _cover(self, tx: Tx, data: bytes, batch: Batch | None) -> int | None:
+        key = hashlib.sha256(data).hexdigest()
+        if batch is not None and key in batch.images:
+            return batch.images[key]
+        try:
+            image_id: int | None = await self.store_image(tx, data)
+        except images.BadImage as exc:
+            log.info("ignoring an unreadable cover: %s", exc)
+            image_id = None
+        if batch is not None:
+            batch.images[key] = image_id
+        return image_id
+
     async def _insert(
-        self, tx: Tx, prepared: Prepared, overrides: dict[str, Any], actor: Actor | None
+        self, tx: Tx, prepared: Prepared, overrides: dict[str, Any], actor: Actor | None,
+        batch: Batch | None = None,
     ) -> tuple[int, list[str]]:
+        """Insert one song in `tx`. With a `batch` (folder import), artists, albums and covers
+        already seen are not looked up again and events are collected for one insert."""
         info = prepared.info
         created: list[tuple[str, int]] = []
         artist_id = overrides.get("artist_id")
         if artist_id is None:
-            artist_id, new = await self.repo.find_or_create_artist(tx, info.artist or UNKNOWN_ARTIST)
-            if new:
-                created.append(("artist", artist_id))
+            artist_id = await self._artist(tx, info.artist or UNKNOWN_ARTIST, batch, created)
         album_id = overrides.get("album_id")
         genre = overrides.get("genre", info.genre)
         year = overrides.get("year", info.year)
         if album_id is None and info.album:
             album_artist_id = artist_id
             if info.album_artist and info.album_artist.lower() != (info.artist or "").lower():
-                album_artist_id, new = await self.repo.find_or_create_artist(tx, info.album_artist)
-                if new:
-                    created.append(("artist", album_artist_id))
-            album_type = "single" if (info.track_total or 0) == 1 else "album"
-            album_id, new = await self.repo.find_or_create_album(
-                tx, info.album, album_artist_id, year, genre, album_type
-            )
-            if new:
-                created.append(("album", album_id))
+                album_artist_id = await self._artist(tx, info.album_artist, batch, created)
+            album_id = await self._album(tx, info, album_artist_id, year, genre, batch, created)
         cover_image_id = None
         cover = info.cover or prepared.folder_cover
-        if cover:
-            try:
-                cover_image_id = await self.store_image(tx, cover)
-            except images.BadImage as exc:
-                log.info("ignoring an unreadable embedded cover: %s", exc)
-        if cover_image_id and album_id:
+        if prepared.cover_image is not None:
+            sha, width, height = prepared.cover_image
+            if batch is not None and sha in batch.images:
+                cover_image_id = batch.images[sha]
+            else:
+                cover_image_id = await self.repo.upsert_image(tx, sha, width, height)
+                if batch is not None:
+                    batch.images[sha] = cover_image_id
+        elif cover:
+            cover_image_id = await self._cover(tx, cover, batch)
+        if cover_image_id and album_id and (batch is None or album_id not in batch.covered):
             await self.repo.set_album_cover_if_missing(tx, album_id, cover_image_id)
+            if batch is not None:
+                batch.covered.add(album_id)
         featured_ids = []
         for name in info.featured:
-            fid, new = await self.repo.find_or_create_artist(tx, name)
-            if new:
-                created.append(("artist", fid))
+            fid = await self._artist(tx, name, batch, created)
             if fid != artist_id:
                 featured_ids.append(fid)
         explicit = overrides.get("explicit")
@@ -166,16 +223,20 @@ class IngestService:
         })
         if featured_ids:
             await self.repo.set_featured(tx, song_id, featured_ids)
-        for entity, entity_id in created:
-            await events.emit(tx, events.CatalogChanged(entity, entity_id, "upserted"))
-        await events.emit(tx, events.CatalogChanged("song", song_id, "upserted"))
+        found: list[events.Event] = [events.CatalogChanged(entity, entity_id, "upserted")
+                                     for entity, entity_id in created]
+        found.append(events.CatalogChanged("song", song_id, "upserted"))
         if actor is not None:
-            await events.emit(tx, events.AdminAction(
+            found.append(events.AdminAction(
                 actor_id=actor.user_id, actor_username=actor.username, action="song.uploaded",
                 target_type="song", target_id=song_id,
                 summary=f"uploaded {info.title or prepared.file_path}",
                 details={"sha256": prepared.sha256, "size": prepared.size},
             ))
+        if batch is not None:
+            batch.events.extend(found)
+        else:
+            await events.emit_many(tx, found)
         keys = [f"artist:{artist_id}", f"album:{album_id}"] + [f"artist:{f}" for f in featured_ids]
         return song_id, keys
 
