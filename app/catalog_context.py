@@ -39,7 +39,7 @@ async def catalog_context(config: Config) -> AsyncIterator[CatalogContext]:
         await migrate(db)
         root = config.media_path
         root.mkdir(parents=True, exist_ok=True)
-        catalog = CatalogService(db, Cache(kv))
+        catalog = CatalogService(db, Cache(kv, local=False))
         ingest = IngestService(db, catalog, MediaStore(root), ImageStore(root))
         users = UserService(db, config, AuthStateCache(db, kv))
         yield CatalogContext(config, db, kv, catalog, ingest, users)

@@ -87,7 +87,7 @@ def play_counts_consumer(db: Database, kv: KeyValue) -> ConsumerSpec:
     from app.services.catalog import CatalogService
     from app.services.listening import ListeningService
 
-    cache = Cache(kv)
+    cache = Cache(kv, local=False)
     listening = ListeningService(db, cache, CatalogService(db, cache))
 
     async def handle(envelope: dict[str, Any]) -> None:

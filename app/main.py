@@ -21,6 +21,7 @@ from app.db import Database
 from app.images import ImageStore
 from app.media import MediaStore
 from app.middlewares import (
+    ACCESS_LINES,
     access_log_middleware,
     auth_middleware,
     error_middleware,
@@ -130,10 +131,15 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     media_root.mkdir(parents=True, exist_ok=True)
     app[keys.MEDIA] = MediaStore(media_root)
     app[keys.CACHE] = Cache(kv)
+    app[keys.CACHE].start()
     app[keys.CATALOG] = CatalogService(db, app[keys.CACHE])
     app[keys.INGEST] = IngestService(db, app[keys.CATALOG], app[keys.MEDIA], ImageStore(media_root))
     app[keys.LISTENING] = ListeningService(db, app[keys.CACHE], app[keys.CATALOG])
     yield
+
+
+async def _flush_access_log(app: web.Application) -> None:
+    ACCESS_LINES.flush()
 
 
 def create_app(config: Config) -> web.Application:
@@ -163,4 +169,5 @@ def create_app(config: Config) -> web.Application:
     app.router.add_routes(admin_pages.routes)
     app.router.add_static("/static/", ROOT / "static", name="static", append_version=True)
     app[keys.OPENAPI] = openapi.build(API_TABLES, VERSION)
+    app.on_cleanup.append(_flush_access_log)
     return app

@@ -6,6 +6,10 @@
 - Writes invalidate after commit by deleting keys; lists are grouped under a generation counter
   that a write increments, so no key is ever enumerated (no `KEYS`).
 - When the store is down the loader runs directly: slower, never wrong.
+- A small in-process copy (L1) of what was read lately answers the hottest reads without a round
+  trip. It is used only while this process hears the store's broadcasts: every invalidation and
+  generation bump is broadcast before the write's answer is sent, and a process that may have
+  missed one (subscription down) drops its whole L1 and reads through until it listens again.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,13 +29,62 @@ Loader = Callable[[], Awaitable[Any]]
 MISSING = b"\x00none"
 
 
+LOCAL_TTL = 10.0
+LOCAL_MAX = 20_000
+
+
+def _encode(value: Any) -> bytes:
+    return MISSING if value is None else json.dumps(value, separators=(",", ":")).encode()
+
+
+def _decode(raw: bytes) -> Any:
+    return None if raw == MISSING else json.loads(raw)
+
+
 class Cache:
-    def __init__(self, kv: KeyValue, jitter: float = 0.1, lock_ttl: float = 5.0) -> None:
+    def __init__(self, kv: KeyValue, jitter: float = 0.1, lock_ttl: float = 5.0,
+                 local: bool = True) -> None:
         self.kv = kv
         self.jitter = jitter
         self.lock_ttl = lock_ttl
-        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self.local = local
+        self._inflight: dict[str, asyncio.Future[bytes]] = {}
         self._pending_bumps: set[str] = set()
+        self._l1: dict[str, tuple[float, bytes]] = {}
+        self._gens: dict[str, int] = {}
+        self._started = False
+
+    def start(self) -> None:
+        """Listen to the store's broadcasts so the L1 copy can be used (needs a running loop)."""
+        if self.local:
+            self.kv.listen(self._on_broadcast)
+            self._started = True
+
+    def _on_broadcast(self, message: bytes | None) -> None:
+        if message is None:
+            self._l1.clear()
+            self._gens.clear()
+            return
+        try:
+            keys = json.loads(message)
+        except ValueError:
+            self._l1.clear()
+            self._gens.clear()
+            return
+        for key in keys:
+            if key.startswith("gen:"):
+                self._gens.pop(key[4:], None)
+            else:
+                self._l1.pop(key, None)
+
+    def _l1_usable(self) -> bool:
+        return self._started and self.kv.listening
+
+    def _remember(self, key: str, raw: bytes) -> None:
+        if self._l1_usable():
+            if len(self._l1) >= LOCAL_MAX:
+                self._l1.clear()
+            self._l1[key] = (time.monotonic() + LOCAL_TTL, raw)
 
     def _ttl(self, ttl: float) -> float:
         return ttl * (1 + random.uniform(-self.jitter, self.jitter))
@@ -38,16 +92,25 @@ class Cache:
     async def get_or_load(self, key: str, loader: Loader, ttl: float = 300.0) -> Any:
         """The cached JSON value of `key`, or the loader's result (stored for next time).
         A loader returning None is cached as a miss too (briefly), so unknown ids stay cheap."""
+        return _decode(await self.get_raw(key, loader, ttl))
+
+    async def get_raw(self, key: str, loader: Loader, ttl: float = 300.0) -> bytes:
+        """Like get_or_load, as the JSON bytes (a handler can send them as they are)."""
+        if self._l1_usable():
+            hit = self._l1.get(key)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]
         try:
             raw = await self.kv.get("c:" + key)
         except KVUnavailable:
-            return await loader()
+            return _encode(await loader())
         if raw is not None:
-            return None if raw == MISSING else json.loads(raw)
+            self._remember(key, raw)
+            return raw
         pending = self._inflight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
             value = await self._load(key, loader, ttl)
@@ -62,7 +125,7 @@ class Cache:
         finally:
             self._inflight.pop(key, None)
 
-    async def _load(self, key: str, loader: Loader, ttl: float) -> Any:
+    async def _load(self, key: str, loader: Loader, ttl: float) -> bytes:
         lock = "lock:" + key
         try:
             got_lock = await self.kv.add(lock, b"1", self.lock_ttl)
@@ -72,30 +135,37 @@ class Cache:
                     await asyncio.sleep(0.01)
                     raw = await self.kv.get("c:" + key)
                     if raw is not None:
-                        return None if raw == MISSING else json.loads(raw)
+                        return raw
         except KVUnavailable:
-            return await loader()
+            return _encode(await loader())
         value = await loader()
+        payload = _encode(value)
         try:
-            payload = MISSING if value is None else json.dumps(value, separators=(",", ":")).encode()
             await self.kv.set("c:" + key, payload, self._ttl(ttl if value is not None else min(ttl, 30)))
             if got_lock:
                 await self.kv.delete(lock)
         except KVUnavailable:
-            pass
-        return value
+            return payload
+        self._remember(key, payload)
+        return payload
 
     async def invalidate(self, *keys: str) -> None:
         """Drop entries after a commit; when the store is down the deletion is sent on recovery."""
         if not keys:
             return
+        for key in keys:
+            self._l1.pop(key, None)
         try:
             await self.kv.delete(*("c:" + k for k in keys))
+            await self.kv.publish(json.dumps(list(keys)).encode())
         except KVUnavailable:
+            # Other processes' subscriptions are down too, so their L1 copies are off.
             log.info("cache invalidation of %d key(s) deferred until the store answers", len(keys))
 
     async def generation(self, group: str) -> int:
         """The current generation of a group of list entries (part of their keys)."""
+        if self._l1_usable() and not self._pending_bumps and group in self._gens:
+            return self._gens[group]
         try:
             if self._pending_bumps:
                 for pending in list(self._pending_bumps):
@@ -104,16 +174,24 @@ class Cache:
             raw = await self.kv.get("gen:" + group)
         except KVUnavailable:
             return -1
-        return int(raw) if raw is not None else 0
+        gen = int(raw) if raw is not None else 0
+        if self._l1_usable():
+            self._gens[group] = gen
+        return gen
 
     async def bump(self, *groups: str) -> None:
         """Start a new generation: every list entry of the group is missed from now on."""
         for group in groups:
+            self._gens.pop(group, None)
             try:
                 await self.kv.incr("gen:" + group, 30 * 24 * 3600)
             except KVUnavailable:
                 # Sent before the next generation read; meanwhile lists are read uncached.
                 self._pending_bumps.add(group)
+        try:
+            await self.kv.publish(json.dumps(["gen:" + g for g in groups]).encode())
+        except KVUnavailable:
+            pass
 
     async def list_key(self, group: str, *parts: Any) -> str | None:
         """A key for a list entry in the current generation; None when the store is down."""

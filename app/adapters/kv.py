@@ -9,9 +9,11 @@ retried as soon as Redis answers again, so a stale entry cannot outlive an inval
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -40,6 +42,14 @@ class KeyValue(Protocol):
     async def ttl(self, key: str) -> float: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
+    async def publish(self, message: bytes) -> None: ...
+    def listen(self, callback: Listener) -> None: ...
+    @property
+    def listening(self) -> bool: ...
+
+
+# Called with each broadcast message, or with None when messages may have been missed.
+Listener = Callable[[bytes | None], None]
 
 
 class MemoryKV:
@@ -52,6 +62,7 @@ class MemoryKV:
         self._data: dict[str, tuple[bytes, float]] = {}
         self._expiry: list[tuple[float, str]] = []
         self._lock = asyncio.Lock()
+        self._listeners: list[Listener] = []
 
     def _now(self) -> float:
         return time.monotonic()
@@ -118,6 +129,19 @@ class MemoryKV:
     async def close(self) -> None:
         self._data.clear()
 
+    async def publish(self, message: bytes) -> None:
+        """One process: tell this process's listeners."""
+        for callback in list(self._listeners):
+            callback(message)
+
+    def listen(self, callback: Listener) -> None:
+        """One process: every change is made here, so nothing can be missed."""
+        self._listeners.append(callback)
+
+    @property
+    def listening(self) -> bool:
+        return True
+
 
 class RedisKV:
     """Redis through redis.asyncio, with short timeouts and a cool-down after a failure."""
@@ -137,6 +161,9 @@ class RedisKV:
         )
         self._down_until = 0.0
         self._pending_deletes: set[str] = set()
+        self.channel = namespace + ":broadcast"
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = False
 
     def _check(self) -> None:
         if time.monotonic() < self._down_until:
@@ -238,7 +265,52 @@ class RedisKV:
             return False
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
         await self.client.aclose()
+
+    async def publish(self, message: bytes) -> None:
+        """Broadcast to every process listening on this namespace (pub/sub, fire and forget)."""
+        self._check()
+        try:
+            await self.client.publish(self.channel, message)
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc) from exc
+
+    @property
+    def listening(self) -> bool:
+        """Whether broadcasts reach this process right now (the subscription is up)."""
+        return self._listening
+
+    def listen(self, callback: Listener) -> None:
+        """Deliver every broadcast to `callback`; while the subscription is down (and once when it
+        comes back) `callback(None)` says messages may have been missed."""
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(callback), name="redis-broadcast")
+
+    async def _listen(self, callback: Listener) -> None:
+        while True:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                callback(None)  # whatever was broadcast before this point was missed
+                self._listening = True
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is not None and isinstance(message.get("data"), bytes):
+                        callback(message["data"])
+            except (RedisError, OSError):
+                if self._listening:
+                    log.warning("redis broadcast subscription lost; local cache off until it is back")
+            finally:
+                self._listening = False
+                callback(None)
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(1.0)
 
 
 def make_kv(url: str, namespace: str) -> KeyValue:

@@ -52,7 +52,8 @@ async def list_songs(request: web.Request) -> web.Response:
 @routes.get(r"/api/song/{id:\d+}", name="api_song", summary="One song")
 async def get_song(request: web.Request) -> web.Response:
     require_user(request)
-    return web.json_response(await request.app[keys.CATALOG].song(path_id(request)))
+    body = await request.app[keys.CATALOG].song_json_bytes(path_id(request))
+    return web.Response(body=body, content_type="application/json")
 
 
 @routes.post("/api/song", name="api_song_create", auth="admin", status=201,

@@ -9,7 +9,7 @@ import pymysql
 
 from app import events, outbox
 from app import validation as v
-from app.adapters.cache import Cache
+from app.adapters.cache import MISSING, Cache
 from app.db import Database, Row, Tx
 from app.errors import Conflict, InvalidInput, NotFound
 from app.repos.catalog import CatalogRepo
@@ -123,18 +123,25 @@ class CatalogService:
         self.repo = CatalogRepo(db)
 
     # reads -------------------------------------------------------------------------------
-    async def song(self, song_id: int) -> dict[str, Any]:
-        async def load() -> dict[str, Any] | None:
-            row = await self.repo.song(song_id)
-            if row is None:
-                return None
-            featured = await self.repo.featured([song_id])
-            return song_json(row, featured.get(song_id))
+    async def _load_song(self, song_id: int) -> dict[str, Any] | None:
+        row = await self.repo.song(song_id)
+        if row is None:
+            return None
+        featured = await self.repo.featured([song_id])
+        return song_json(row, featured.get(song_id))
 
-        value = await self.cache.get_or_load(f"song:{song_id}", load, TTL)
+    async def song(self, song_id: int) -> dict[str, Any]:
+        value = await self.cache.get_or_load(f"song:{song_id}", lambda: self._load_song(song_id), TTL)
         if value is None:
             raise NotFound("No such song")
         return value
+
+    async def song_json_bytes(self, song_id: int) -> bytes:
+        """The song as JSON bytes, straight from the cache (the hottest read of the API)."""
+        raw = await self.cache.get_raw(f"song:{song_id}", lambda: self._load_song(song_id), TTL)
+        if raw == MISSING:
+            raise NotFound("No such song")
+        return raw
 
     async def songs(
         self, filters: dict[str, Any], limit: int, offset: int, order: str = "newest"
