@@ -247,6 +247,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild the search index from MySQL into a fresh one, then swap it in (safe while the
+    worker runs; see app/search/embedded.py and meili.py for how each backend swaps)."""
+    import time
+
+    from app.catalog_context import catalog_context
+    from app.search import make_search
+    from app.search.indexer import Indexer
+    from app.search.port import SearchUnavailable
+
+    config = _config()
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // total if total else width
+        print(f"\rindexing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+              end="", flush=True)
+
+    async def run() -> int:
+        async with catalog_context(config) as ctx:
+            backend = make_search(config)
+            await backend.start()
+            try:
+                return await Indexer(ctx.db, backend).reindex(progress)
+            finally:
+                await backend.close()
+
+    try:
+        count = asyncio.run(run())
+    except SearchUnavailable as exc:
+        print(f"\nsonora: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"\nindexed {count} documents in {time.monotonic() - started:.1f} s")
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     if args.markdown:
         print("| variable | default | what it does |\n|---|---|---|")
@@ -295,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_demo)
     sub.add_parser("bootstrap", help="write .env from local services, migrate, make the first admin"
                    ).set_defaults(func=cmd_bootstrap)
+    sub.add_parser("reindex", help="rebuild the search index from MySQL (safe while the worker runs)"
+                   ).set_defaults(func=cmd_reindex)
     p = sub.add_parser("settings", help="print every setting with its default")
     p.add_argument("--markdown", action="store_true", help="as the README's table")
     p.set_defaults(func=cmd_settings)

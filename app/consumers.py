@@ -17,8 +17,9 @@ import pymysql
 
 from app.adapters.bus import Handler
 from app.adapters.kv import KeyValue, MemoryKV
+from app.config import Config
 from app.db import Database, Tx
-from app.events import AdminAction, PlayRecorded
+from app.events import AdminAction, CatalogChanged, PlayRecorded
 from app.services.audit import AuditService
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ class ConsumerSpec:
     patterns: list[str]
     handler: Handler
     max_attempts: int = 5
+    stop: Callable[[], None] | None = None  # called before consuming stops (end retry loops)
+    close: Callable[[], Awaitable[None]] | None = None  # called after: release what it opened
 
 
 async def apply_once(db: Database, consumer: str, envelope: dict[str, Any], effect: Effect) -> bool:
@@ -97,7 +100,25 @@ def play_counts_consumer(db: Database, kv: KeyValue) -> ConsumerSpec:
     return ConsumerSpec("play_counts", [PlayRecorded.pattern], handle)
 
 
-def consumers(db: Database, kv: KeyValue | None = None) -> list[ConsumerSpec]:
-    """Every consumer Sonora runs. `kv` is the store whose cache entries their effects invalidate."""
+def search_index_consumer(db: Database, config: Config) -> ConsumerSpec:
+    """`catalog.*.*` → the search index; the process running it is the embedded index's writer."""
+    from app.search.indexer import LiveIndex
+
+    live = LiveIndex(db, config)
+
+    async def handle(envelope: dict[str, Any]) -> None:
+        await live.handle(lambda effect: apply_once(db, "search_index", envelope, effect))
+
+    return ConsumerSpec("search_index", [CatalogChanged.pattern], handle, stop=live.stop,
+                        close=live.close)
+
+
+def consumers(db: Database, kv: KeyValue | None = None, config: Config | None = None
+              ) -> list[ConsumerSpec]:
+    """Every consumer Sonora runs. `kv` is the store whose cache entries their effects invalidate;
+    `config` locates the search index (without it, as in unit tests, search indexing is left out)."""
     store = kv if kv is not None else MemoryKV()
-    return [audit_consumer(db), play_counts_consumer(db, store)]
+    specs = [audit_consumer(db), play_counts_consumer(db, store)]
+    if config is not None:
+        specs.append(search_index_consumer(db, config))
+    return specs

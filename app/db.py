@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 LOST_CONNECTION = {2006, 2013, 2055}
 Row = dict[str, Any]
 INIT_COMMAND = "SET time_zone = '+00:00', SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"
+ISOLATION_LEVELS = {"READ COMMITTED", "REPEATABLE READ"}
 
 
 class DatabaseUnavailable(Exception):
@@ -177,9 +178,15 @@ class Database:
         return await self._run("rowcount", sql, params, idempotent)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        """A transaction: committed when the block ends, rolled back when it raises."""
+    async def transaction(self, isolation: str | None = None) -> AsyncIterator[Tx]:
+        """A transaction: committed when the block ends, rolled back when it raises.
+        `isolation="READ COMMITTED"` takes no gap locks (see the outbox relay)."""
         async with self._pool().acquire() as conn:
+            if isolation is not None:
+                if isolation not in ISOLATION_LEVELS:
+                    raise ValueError(isolation)
+                async with conn.cursor() as cur:
+                    await cur.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
             await conn.begin()
             try:
                 yield Tx(conn)

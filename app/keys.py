@@ -13,10 +13,14 @@ if TYPE_CHECKING:  # string type arguments below name these
     from app.config import Config  # noqa: F401
     from app.db import Database  # noqa: F401
     from app.media import MediaStore  # noqa: F401
+    from app.search.port import SearchPort  # noqa: F401
+    from app.search.service import SearchService  # noqa: F401
     from app.services.auth import AuthService, Principal, TokenPair  # noqa: F401
     from app.services.catalog import CatalogService  # noqa: F401
     from app.services.ingest import IngestService  # noqa: F401
+    from app.services.library import LibraryService  # noqa: F401
     from app.services.listening import ListeningService  # noqa: F401
+    from app.services.playlists import PlaylistService  # noqa: F401
     from app.services.users import UserService  # noqa: F401
     from app.streaming_http import Streaming  # noqa: F401
     from app.worker import Backbone  # noqa: F401
@@ -43,3 +47,8 @@ MEDIA = web.AppKey["MediaStore"]("media")
 STREAMING = web.AppKey["Streaming"]("streaming")
 BACKBONE = web.AppKey["Backbone"]("backbone")
 LISTENING = web.AppKey["ListeningService"]("listening")
+PLAYLISTS = web.AppKey["PlaylistService"]("playlists")
+LIBRARY = web.AppKey["LibraryService"]("library")
+SEARCH_BACKEND = web.AppKey["SearchPort"]("search_backend")
+SEARCH = web.AppKey["SearchService"]("search")
+REINDEX_TASK = web.AppKey("reindex_task", dict)  # the admin's background rebuild, if any

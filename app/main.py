@@ -29,23 +29,35 @@ from app.middlewares import (
 )
 from app.migrate import migrate
 from app.routes import (
+    admin_audit,
     admin_pages,
+    admin_playlists,
     albums,
     artists,
     auth,
     images,
+    library,
+    library_pages,
     listening,
+    listening_pages,
     meta,
     pages,
+    playlists,
+    search_pages,
     songs,
     stream,
     users,
 )
+from app.routes import search as search_routes
+from app.search import make_search
+from app.search.service import SearchService
 from app.services.auth import AuthService
 from app.services.authstate import AuthStateCache
 from app.services.catalog import CatalogService
 from app.services.ingest import IngestService
+from app.services.library import LibraryService
 from app.services.listening import ListeningService
+from app.services.playlists import PlaylistService
 from app.services.users import UserService
 from app.streaming_http import streaming_ctx
 from app.worker import start_backbone
@@ -57,6 +69,8 @@ API_TABLES = [auth.routes, users.routes, songs.routes, artists.routes, albums.ro
               listening.routes,
               meta.routes]
 API_TABLES.append(stream.routes)
+API_TABLES += [playlists.routes, library.routes]
+API_TABLES.append(search_routes.routes)
 MAX_BODY = 1024**2
 
 
@@ -135,7 +149,26 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.CATALOG] = CatalogService(db, app[keys.CACHE])
     app[keys.INGEST] = IngestService(db, app[keys.CATALOG], app[keys.MEDIA], ImageStore(media_root))
     app[keys.LISTENING] = ListeningService(db, app[keys.CACHE], app[keys.CATALOG])
+    # Playlists and the library depend on the viewer: read uncached (SPEC 9, 12).
+    app[keys.PLAYLISTS] = PlaylistService(db, app[keys.CATALOG], users_service)
+    app[keys.LIBRARY] = LibraryService(app[keys.CATALOG], app[keys.PLAYLISTS])
     yield
+
+
+async def search_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The search backend (Meilisearch or the embedded index, read side) and its service."""
+    backend = make_search(app[keys.CONFIG])
+    await backend.start()
+    app[keys.SEARCH_BACKEND] = backend
+    app[keys.SEARCH] = SearchService(app[keys.DB], backend)
+    app[keys.REINDEX_TASK] = {}
+    yield
+    task = app[keys.REINDEX_TASK].get("task")
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await backend.close()
 
 
 async def _flush_access_log(app: web.Application) -> None:
@@ -156,6 +189,7 @@ def create_app(config: Config) -> web.Application:
     app[keys.CONFIG] = config
     app.cleanup_ctx.extend([database_ctx, kv_ctx, bus_ctx, backbone_ctx, services_ctx])
     app.cleanup_ctx.append(streaming_ctx)
+    app.cleanup_ctx.append(search_ctx)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(ROOT / "templates")),
@@ -166,7 +200,12 @@ def create_app(config: Config) -> web.Application:
     for table in API_TABLES:
         table.install(app)
     app.router.add_routes(pages.routes)
+    app.router.add_routes(search_pages.routes)
     app.router.add_routes(admin_pages.routes)
+    app.router.add_routes(admin_audit.routes)
+    app.router.add_routes(library_pages.routes)
+    app.router.add_routes(admin_playlists.routes)
+    app.router.add_routes(listening_pages.routes)
     app.router.add_static("/static/", ROOT / "static", name="static", append_version=True)
     app[keys.OPENAPI] = openapi.build(API_TABLES, VERSION)
     app.on_cleanup.append(_flush_access_log)

@@ -70,8 +70,11 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
     finally:
         if access_log.isEnabledFor(logging.INFO):
             principal = request.get(keys.PRINCIPAL)
+            path = request.path
+            if path.startswith("/s/"):
+                path = "/s/…"  # a share link's token is a credential: never logged
             ACCESS_LINES.add(
-                f"{request.method} {request.path} {status} "
+                f"{request.method} {path} {status} "
                 f"{(time.perf_counter() - started) * 1000:.2f}ms "
                 f"user={principal.user_id if principal else '-'}"
             )

@@ -98,7 +98,9 @@ class OutboxRelay:
             await self._prepare()
             self._prepare = None
         failure: BusUnavailable | None = None
-        async with self.db.transaction() as tx:
+        # READ COMMITTED: the locking read takes no gap locks, so writers inserting new outbox rows
+        # meanwhile never deadlock with the relay (under REPEATABLE READ they did).
+        async with self.db.transaction(isolation="READ COMMITTED") as tx:
             rows = await tx.fetchall(
                 "SELECT id, type, payload FROM outbox WHERE published_at IS NULL"
                 " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",

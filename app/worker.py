@@ -88,8 +88,14 @@ class Backbone:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        for spec in self.specs:
+            if spec.stop is not None:
+                spec.stop()
         if self.run_consumers:
             await self.bus.stop_consuming()
+        for spec in self.specs:
+            if spec.close is not None:
+                await spec.close()
 
 
 async def start_backbone(config: Config, db: Database, bus: Bus, *, run_consumers: bool,
@@ -99,7 +105,7 @@ async def start_backbone(config: Config, db: Database, bus: Bus, *, run_consumer
     `bus` must be started (or, for RabbitMQ, may still be connecting: the relay keeps the events in
     the outbox until it can publish). `config` is taken for the settings later consumers need.
     """
-    specs = consumers(db, kv)
+    specs = consumers(db, kv, config)
 
     async def declare_queues() -> None:
         for spec in specs:

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import make_audio, make_config, unique
 
 from app import images, keys
 from app.catalog_context import catalog_context
 from app.importer import Importer, Progress
-from conftest import make_audio, make_config, unique
 
 ROOT = Path(__file__).resolve().parent.parent
 

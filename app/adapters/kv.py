@@ -152,13 +152,18 @@ class RedisKV:
     def __init__(self, url: str, namespace: str = "sonora", timeout: float = 0.5) -> None:
         self.prefix = namespace + ":"
         # One quick retry and half-second timeouts: the defaults stall for seconds when Redis is gone.
-        self.client = aioredis.Redis.from_url(
+        # A bounded pool that makes a burst wait briefly for a connection, rather than failing
+        # past redis-py's default limit of 100 (which would put the store on cool-down).
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=64,
+            timeout=timeout * 4,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 1),
             health_check_interval=15,
         )
+        self.client = aioredis.Redis.from_pool(pool)  # the client owns (and closes) the pool
         self._down_until = 0.0
         self._pending_deletes: set[str] = set()
         self.channel = namespace + ":broadcast"

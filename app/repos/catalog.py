@@ -249,7 +249,8 @@ class CatalogRepo:
         await tx.execute("DELETE FROM song_artists WHERE song_id = %s", (song_id,))
         for position, artist_id in enumerate(artist_ids):
             await tx.execute(
-                "INSERT IGNORE INTO song_artists (song_id, artist_id, position) VALUES (%s, %s, %s)",
+                "INSERT INTO song_artists (song_id, artist_id, position) VALUES (%s, %s, %s)"
+                " ON DUPLICATE KEY UPDATE position = position",
                 (song_id, artist_id, position),
             )
 

@@ -24,9 +24,11 @@ class ListeningRepo:
         otherwise take a shared lock that concurrent counters then deadlock upgrading."""
         if await tx.fetchone("SELECT id FROM songs WHERE id = %s FOR UPDATE", (song_id,)) is None:
             return False
+        # Not INSERT IGNORE: it turns the duplicate into a MySQL warning, and warnings are errors
+        # in the tests. ON DUPLICATE KEY with a no-op update reports 0 rows for a duplicate.
         inserted = await tx.rowcount(
-            "INSERT IGNORE INTO plays (user_id, song_id, play_id, played_ms, played_at)"
-            " VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO plays (user_id, song_id, play_id, played_ms, played_at)"
+            " VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE id = id",
             (user_id, song_id, play_id, played_ms, played_at),
         )
         if inserted:

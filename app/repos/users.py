@@ -73,12 +73,12 @@ class UserRepo:
             (password_hash, user_id),
         )
 
-    async def set_role(self, user_id: int, role: str) -> int:
-        return await self.db.rowcount("UPDATE users SET role = %s WHERE id = %s", (role, user_id))
+    async def set_role(self, tx: Tx, user_id: int, role: str) -> int:
+        return await tx.rowcount("UPDATE users SET role = %s WHERE id = %s", (role, user_id))
 
-    async def set_disabled(self, user_id: int, disabled: bool) -> int:
+    async def set_disabled(self, tx: Tx, user_id: int, disabled: bool) -> int:
         # Disabling also bumps the token version, so every token of the account dies with it.
-        return await self.db.rowcount(
+        return await tx.rowcount(
             "UPDATE users SET disabled = %s, token_version = token_version + %s WHERE id = %s",
             (int(disabled), int(disabled), user_id),
         )
@@ -88,8 +88,8 @@ class UserRepo:
             "UPDATE users SET token_version = token_version + 1 WHERE id = %s", (user_id,)
         )
 
-    async def delete(self, user_id: int) -> int:
-        return await self.db.rowcount("DELETE FROM users WHERE id = %s", (user_id,))
+    async def delete(self, tx: Tx, user_id: int) -> int:
+        return await tx.rowcount("DELETE FROM users WHERE id = %s", (user_id,))
 
     async def count_admins(self) -> int:
         return int(

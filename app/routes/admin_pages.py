@@ -24,6 +24,7 @@ from app.errors import (
 )
 from app.http import paging, path_id, require_admin
 from app.media import TooLargeUpload
+from app.routes.listening_pages import all_plays_chart
 from app.routes.pages import (
     field_errors,
     form_text,
@@ -61,7 +62,25 @@ async def dashboard(request: web.Request) -> web.Response:
     require_admin(request)
     counts = await _user_counts(request.app[keys.USERS])
     catalog = await request.app[keys.CATALOG].counts()
-    return await render(request, "admin/dashboard.html", {"counts": counts, "catalog": catalog})
+    plays = await all_plays_chart(request.app[keys.LISTENING])
+    task = request.app[keys.REINDEX_TASK].get("task")
+    return await render(request, "admin/dashboard.html",
+                        {"counts": counts, "catalog": catalog, "plays_chart": plays,
+                         "reindex_running": task is not None and not task.done()})
+
+
+@routes.post("/admin/search/reindex", name="admin_reindex")
+async def reindex(request: web.Request) -> web.Response:
+    """Rebuild the search index in the background (fresh index, then an atomic swap)."""
+    require_admin(request)
+    from app.search.indexer import start_reindex
+
+    started = start_reindex(request.app[keys.DB], request.app[keys.SEARCH_BACKEND],
+                            request.app[keys.REINDEX_TASK])
+    message = ("Rebuilding the search index; searches keep working meanwhile." if started
+               else "A rebuild of the search index is already running.")
+    return redirect_flash(request, link(request, "admin_dashboard"), message,
+                          "success" if started else "info")
 
 
 def _back(request: web.Request, value: Any) -> str:
@@ -163,13 +182,13 @@ async def user_new(request: web.Request) -> web.Response:
 
 @routes.post("/admin/users/new", name="admin_user_create")
 async def user_create(request: web.Request) -> web.Response:
-    require_admin(request)
+    admin = require_admin(request)
     form = await request.post()
     values = {k: form_text(form, k, 300) for k in ("email", "username", "display_name", "role")}
     role = values["role"] if values["role"] in ROLES else "member"
     try:
         account = parse_new_account({**values, "password": form_text(form, "password", 1024)})
-        user = await request.app[keys.USERS].create(account, role=role)
+        user = await request.app[keys.USERS].create(account, role=role, actor_id=admin.user_id)
     except (InvalidInput, Conflict) as exc:
         errors: dict[str, str] = {}
         if isinstance(exc, InvalidInput):

@@ -50,6 +50,8 @@ ADMIN_NAV = (
     ("Songs", "admin_songs", "/admin/songs", "note"),
     ("Albums", "admin_albums", "/admin/albums", "disc"),
     ("Artists", "admin_artists", "/admin/artists", "mic"),
+    ("Playlists", "admin_playlists", "/admin/playlists", "library"),
+    ("Audit log", "admin_audit", "/admin/audit", "shield"),
 )
 
 
@@ -362,18 +364,21 @@ def greeting(hour: int) -> str:
 HOME_ALBUMS = 12
 HOME_SONGS = 10
 HOME_GENRES = 16
+HOME_RECENT = 6
 
 
 @routes.get("/", name="home")
 async def home(request: web.Request) -> web.Response:
-    require_user(request)
+    principal = require_user(request)
     catalog = request.app[keys.CATALOG]
     albums, _ = await catalog.albums({}, HOME_ALBUMS, 0, "newest")
     songs, _ = await catalog.songs({}, HOME_SONGS, 0, "popular")
     browse = await catalog.browse()
+    recent = await request.app[keys.LISTENING].recent(principal.user_id, HOME_RECENT)
     return await render(request, "home.html", {
         "greeting": greeting(dt.datetime.now().hour),
         "new_albums": albums, "popular_songs": songs, "genres": browse["genres"][:HOME_GENRES],
+        "recent_plays": recent,
     })
 
 
@@ -385,26 +390,56 @@ BROWSE_PAGE = 24
 
 @routes.get(r"/artist/{id:\d+}", name="artist_page")
 async def artist_page(request: web.Request) -> web.Response:
-    require_user(request)
+    user = require_user(request)
     catalog = request.app[keys.CATALOG]
     artist = await catalog.artist(path_id(request))
     top = await catalog.artist_top_songs(artist["id"], 10)
     albums, album_total = await catalog.artist_albums(artist["id"], ARTIST_ALBUMS, 0)
+    [following] = await request.app[keys.LIBRARY].contains("artists", user.user_id, [artist["id"]])
     return await render(request, "artist.html", {
         "artist": artist, "top_songs": top, "albums": albums, "album_total": album_total,
+        "following": following,
     })
 
 
 @routes.get(r"/album/{id:\d+}", name="album_page")
 async def album_page(request: web.Request) -> web.Response:
-    require_user(request)
+    user = require_user(request)
     album = await request.app[keys.CATALOG].album(path_id(request))
     discs = sorted({s["disc_number"] or 1 for s in album["songs"]})
     more, _ = await request.app[keys.CATALOG].artist_albums(album["artist_id"], 7, 0)
+    [saved] = await request.app[keys.LIBRARY].contains("albums", user.user_id, [album["id"]])
     return await render(request, "album.html", {
-        "album": album, "discs": discs,
+        "album": album, "discs": discs, "saved": saved,
         "more_albums": [a for a in more if a["id"] != album["id"]][:6],
     })
+
+
+async def _toggle(request: web.Request, kind: str, page: str, added: str, removed: str
+                  ) -> web.Response:
+    """Save an album or follow an artist, or undo it (a form: works without scripts)."""
+    user = require_user(request)
+    item_id = path_id(request)
+    library = request.app[keys.LIBRARY]
+    if (await library.contains(kind, user.user_id, [item_id]))[0]:
+        await library.remove(kind, user.user_id, item_id)
+        message = removed
+    else:
+        await library.add(kind, user.user_id, item_id)
+        message = added
+    return redirect_flash(request, link(request, page, id=str(item_id)), message)
+
+
+@routes.post(r"/album/{id:\d+}/save", name="album_save")
+async def album_save(request: web.Request) -> web.Response:
+    return await _toggle(request, "albums", "album_page", "Saved to your library.",
+                         "Removed from your library.")
+
+
+@routes.post(r"/artist/{id:\d+}/follow", name="artist_follow")
+async def artist_follow(request: web.Request) -> web.Response:
+    return await _toggle(request, "artists", "artist_page", "You follow this artist now.",
+                         "You no longer follow this artist.")
 
 
 @routes.get("/browse", name="browse_page")
@@ -445,8 +480,13 @@ async def user_page(request: web.Request) -> web.Response:
     if user["disabled"] and not principal.is_admin:
         return await render(request, "errors/404.html",
                             {"status": 404, "message": "No such user"}, status=404)
-    return await render(request, "user.html", {"user": user,
-                                               "is_self": user["id"] == principal.user_id})
+    playlists = request.app[keys.PLAYLISTS]
+    public, _ = await playlists.public("", 24, 0, owner_id=user["id"])
+    return await render(request, "user.html", {
+        "user": user, "is_self": user["id"] == principal.user_id, "playlists": public,
+        "counts": await playlists.profile_counts(user["id"]),
+        "following": await request.app[keys.LIBRARY].counts(user["id"]),
+    })
 
 
 # ---------------------------------------------------------------- one's own profile and settings

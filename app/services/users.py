@@ -7,9 +7,10 @@ from typing import Any
 
 import pymysql
 
+from app import events, outbox
 from app import validation as v
 from app.config import Config
-from app.db import Database, Row
+from app.db import Database, Row, Tx
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from app.repos.sessions import SessionRepo
 from app.repos.users import UserRepo
@@ -82,8 +83,10 @@ class UserService:
             raise NotFound("No such user")
         return row
 
-    async def create(self, account: NewAccount, role: str = "member") -> Row:
-        """Create an account; 409 names the field already taken."""
+    async def create(self, account: NewAccount, role: str = "member",
+                     actor_id: int | None = None) -> Row:
+        """Create an account; 409 names the field already taken. With `actor_id` (an admin made
+        it), the creation is audited."""
         await self._ensure_free(account.email, account.username)
         hashed = await hash_password(account.password, self.config.bcrypt_rounds)
         try:
@@ -91,6 +94,9 @@ class UserService:
                 user_id = await self.repo.insert(
                     tx, account.email, account.username, account.display_name, hashed, role
                 )
+                if actor_id is not None:
+                    await self._audit(tx, actor_id, "created", {"id": user_id,
+                                      "username": account.username}, f"created {role}", {})
         except pymysql.err.IntegrityError as exc:  # lost a race with another registration
             await self._ensure_free(account.email, account.username)
             raise Conflict("That account already exists") from exc
@@ -161,33 +167,54 @@ class UserService:
         await self.authstate.forget_user(user_id)
 
     async def reset_password(self, username: str, password: str) -> Row:
+        """The admin's rescue from the command line: a new password, every session ended."""
         errors = v.Fields()
         v.password(password, errors)
         errors.check()
         user = await self.by_username(username)
         await self.set_password(user["id"], password)
+        async with self.db.transaction() as tx:
+            await self._audit(tx, None, "password_reset", user, "reset the password of")
         return user
 
     async def list(self, q: str, limit: int, offset: int) -> tuple[list[Row], int]:
         return await self.repo.search(q.strip()[:100], limit, offset)
 
+    async def _audit(self, tx: Tx, actor_id: int | None, action: str, user: Row, summary: str,
+                     details: dict[str, Any] | None = None) -> None:
+        """Every admin action on an account lands in the audit log (through the outbox)."""
+        actor = await self.repo.by_id(actor_id) if actor_id is not None else None
+        await events.emit(tx, events.AdminAction(
+            actor_id=actor_id, actor_username=actor["username"] if actor else "command line",
+            action=f"user.{action}", target_type="user", target_id=user["id"],
+            summary=f"{summary} {user['username']}", details=details or {},
+        ))
+
     async def set_role(self, actor_id: int, user_id: int, role: Any) -> Row:
         if role not in ROLES:
             raise InvalidInput(details={"fields": {"role": "must be member or admin"}})
-        await self.get(user_id)
+        user = await self.get(user_id)
         if user_id == actor_id and role != "admin":
             raise Forbidden("You cannot remove your own admin role")
-        await self.repo.set_role(user_id, role)
+        async with self.db.transaction() as tx:
+            await self.repo.set_role(tx, user_id, role)
+            await self._audit(tx, actor_id, "role_changed", user, f"made {role}:",
+                              {"from": user["role"], "to": role})
+        outbox.notify()
         await self.authstate.forget_user(user_id)
         return await self.get(user_id)
 
     async def set_disabled(self, actor_id: int, user_id: int, disabled: Any) -> Row:
         if not isinstance(disabled, bool):
             raise InvalidInput(details={"fields": {"disabled": "must be true or false"}})
-        await self.get(user_id)
+        user = await self.get(user_id)
         if user_id == actor_id and disabled:
             raise Forbidden("You cannot disable your own account")
-        await self.repo.set_disabled(user_id, disabled)
+        async with self.db.transaction() as tx:
+            await self.repo.set_disabled(tx, user_id, disabled)
+            await self._audit(tx, actor_id, "disabled" if disabled else "enabled", user,
+                              "disabled" if disabled else "enabled")
+        outbox.notify()
         if disabled:
             await self.sessions.revoke_all(user_id, "disabled")
         await self.authstate.forget_user(user_id)
@@ -197,7 +224,10 @@ class UserService:
         user = await self.get(user_id)
         if user_id == actor_id:
             raise Forbidden("You cannot delete your own account here")
-        await self.repo.delete(user_id)
+        async with self.db.transaction() as tx:
+            await self.repo.delete(tx, user_id)
+            await self._audit(tx, actor_id, "deleted", user, "deleted", {"email": user["email"]})
+        outbox.notify()
         await self.authstate.forget_user(user_id)
         return user
 

@@ -134,5 +134,8 @@ function enhance(root) {
 
 enhance(document);
 userMenu();
-// A page swapped in by an upload is not in the history: going back reloads the real one.
-window.addEventListener("popstate", () => window.location.reload());
+// A page swapped in by an upload is not in the history: going back reloads the real one
+// (unless router.js is on: it swaps the right page in for every history entry).
+window.addEventListener("popstate", () => {
+  if (document.documentElement.dataset.router !== "on") window.location.reload();
+});

@@ -1,0 +1,122 @@
+"""SQL for search: the rows search documents are made of, and hydration of ranked ids.
+
+Document queries take a fixed WHERE clause chosen in this module (`BY_IDS`, `AFTER_ID`, ...)
+and parameters; nothing user-typed is ever formatted into them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from app.db import Database, Row
+from app.repos.catalog import ALBUM_SELECT, ARTIST_SELECT, SONG_SELECT
+
+SONG_DOC = (
+    "SELECT s.id, s.title, s.artist_id, ar.name AS artist_name, s.album_id, al.title AS album_title,"
+    " s.genre, s.year FROM songs s JOIN artists ar ON ar.id = s.artist_id"
+    " LEFT JOIN albums al ON al.id = s.album_id"
+)
+ALBUM_DOC = (
+    "SELECT al.id, al.title, al.artist_id, ar.name AS artist_name, al.genre, al.year"
+    " FROM albums al JOIN artists ar ON ar.id = al.artist_id"
+)
+ARTIST_DOC = "SELECT ar.id, ar.name FROM artists ar"
+PLAYLIST_DOC = (
+    "SELECT p.id, p.name, p.description, p.owner_id, u.username AS owner_username, p.is_public,"
+    " (SELECT COUNT(*) FROM playlist_songs ps WHERE ps.playlist_id = p.id) AS song_count,"
+    " (SELECT GROUP_CONCAT(c.user_id ORDER BY c.user_id) FROM playlist_collaborators c"
+    "   WHERE c.playlist_id = p.id) AS collaborator_ids"
+    " FROM playlists p JOIN users u ON u.id = p.owner_id"
+)
+DOC_SELECT = {"song": (SONG_DOC, "s"), "album": (ALBUM_DOC, "al"), "artist": (ARTIST_DOC, "ar"),
+              "playlist": (PLAYLIST_DOC, "p")}
+TABLES = {"song": "songs", "album": "albums", "artist": "artists", "playlist": "playlists"}
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+class SearchRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def doc_rows_by_ids(self, entity: str, ids: Sequence[int]) -> list[Row]:
+        if not ids:
+            return []
+        select, alias = DOC_SELECT[entity]
+        return await self.db.fetchall(
+            f"{select} WHERE {alias}.id IN ({_marks(ids)}) ORDER BY {alias}.id", tuple(ids))
+
+    async def doc_rows_after(self, entity: str, after_id: int, limit: int) -> list[Row]:
+        """A chunk of rows in id order (keyset paging for rebuilds)."""
+        select, alias = DOC_SELECT[entity]
+        return await self.db.fetchall(
+            f"{select} WHERE {alias}.id > %s ORDER BY {alias}.id LIMIT %s", (after_id, limit))
+
+    async def featured_names(self, song_ids: Sequence[int]) -> dict[int, list[str]]:
+        if not song_ids:
+            return {}
+        rows = await self.db.fetchall(
+            f"SELECT sa.song_id, ar.name FROM song_artists sa JOIN artists ar ON ar.id = sa.artist_id"
+            f" WHERE sa.song_id IN ({_marks(song_ids)}) ORDER BY sa.song_id, sa.position, ar.id",
+            tuple(song_ids))
+        out: dict[int, list[str]] = {}
+        for r in rows:
+            out.setdefault(int(r["song_id"]), []).append(r["name"])
+        return out
+
+    async def count(self, entity: str) -> int:
+        return int(await self.db.fetchval(f"SELECT COUNT(*) FROM {TABLES[entity]}"))
+
+    async def dependents(self, entity: str, ids: Sequence[int]) -> dict[str, list[int]]:
+        """Documents that embed an artist's or album's name: its songs (and an artist's albums)."""
+        if not ids or entity not in ("artist", "album"):
+            return {}
+        marks, params = _marks(ids), tuple(ids)
+        if entity == "album":
+            rows = await self.db.fetchall(f"SELECT id FROM songs WHERE album_id IN ({marks})", params)
+            return {"song": [int(r["id"]) for r in rows]}
+        songs = await self.db.fetchall(
+            f"SELECT id FROM songs WHERE artist_id IN ({marks}) UNION"
+            f" SELECT song_id FROM song_artists WHERE artist_id IN ({marks})", params + params)
+        albums = await self.db.fetchall(f"SELECT id FROM albums WHERE artist_id IN ({marks})", params)
+        return {"song": [int(r["id"]) for r in songs], "album": [int(r["id"]) for r in albums]}
+
+    async def now(self) -> dt.datetime:
+        return await self.db.fetchval("SELECT UTC_TIMESTAMP(6)")
+
+    async def catalog_events_since(self, since: dt.datetime) -> list[str]:
+        """Payloads of the `catalog.*` events recorded since `since` (the rebuild's catch-up)."""
+        rows = await self.db.fetchall(
+            "SELECT payload FROM outbox WHERE created_at >= %s AND type LIKE 'catalog.%%'"
+            " ORDER BY id", (since,))
+        return [r["payload"] for r in rows]
+
+    # hydration: one query per type, the caller restores rank order
+    async def songs(self, ids: Sequence[int]) -> list[Row]:
+        if not ids:
+            return []
+        return await self.db.fetchall(f"{SONG_SELECT} WHERE s.id IN ({_marks(ids)})", tuple(ids))
+
+    async def albums(self, ids: Sequence[int]) -> list[Row]:
+        if not ids:
+            return []
+        return await self.db.fetchall(f"{ALBUM_SELECT} WHERE al.id IN ({_marks(ids)})", tuple(ids))
+
+    async def artists(self, ids: Sequence[int]) -> list[Row]:
+        if not ids:
+            return []
+        return await self.db.fetchall(f"{ARTIST_SELECT} WHERE ar.id IN ({_marks(ids)})", tuple(ids))
+
+    async def playlists(self, ids: Sequence[int], viewer_id: int) -> list[Row]:
+        """Playlists by id, visible to the viewer: the rule is checked again here, in SQL."""
+        if not ids:
+            return []
+        from app.repos.playlists import PLAYLIST_SELECT, VISIBLE
+
+        return await self.db.fetchall(
+            f"{PLAYLIST_SELECT} WHERE p.id IN ({_marks(ids)}) AND {VISIBLE}",
+            (*ids, viewer_id, viewer_id))

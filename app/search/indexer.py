@@ -1,0 +1,196 @@
+"""Keeping the index equal to MySQL: the `search_index` consumer's effect, and `reindex`.
+
+Both go through `sync`: an entity's document is rebuilt from MySQL as it is now (absent → the
+document is removed), so applying an event twice, late, or out of order leaves the same index,
+and what live indexing produces equals what a rebuild produces. An artist's or album's change also
+refreshes the documents that embed its name (its songs, an artist's albums).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from app.db import Database, Tx
+from app.events import CATALOG_ENTITIES
+from app.repos.search import SearchRepo
+from app.search import documents
+from app.search.port import SearchPort, SearchUnavailable, Target
+
+log = logging.getLogger(__name__)
+CHUNK = 2000
+CATCH_UP_SLACK = dt.timedelta(seconds=10)
+Progress = Callable[[int, int], None]
+
+
+class Indexer:
+    """Applies catalogue changes to a search target."""
+
+    def __init__(self, db: Database, search: SearchPort) -> None:
+        self.db = db
+        self.search = search
+        self.repo = SearchRepo(db)
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    async def sync(self, target: Target, entity: str, ids: Sequence[int],
+                   dependents: bool = True) -> None:
+        """Make these entities' documents (and their dependents') match MySQL."""
+        ids = sorted({int(i) for i in ids})
+        docs = await documents.build(self.db, entity, ids)
+        present = {d["entity_id"] for d in docs}
+        await target.upsert(docs)
+        await target.delete([documents.doc_id(entity, i) for i in ids if i not in present])
+        if dependents:
+            for kind, kind_ids in (await self.repo.dependents(entity, ids)).items():
+                for start in range(0, len(kind_ids), CHUNK):
+                    await self.sync(target, kind, kind_ids[start:start + CHUNK], dependents=False)
+
+    async def apply(self, tx: Tx, envelope: dict[str, Any]) -> None:
+        """The consumer's effect for one `catalog.<entity>.<change>` event."""
+        data = envelope.get("data") or {}
+        entity, entity_id = data.get("entity"), data.get("entity_id")
+        if entity not in CATALOG_ENTITIES or not isinstance(entity_id, int):
+            log.warning("search_index ignored a malformed event %s", envelope.get("id"))
+            return
+        # One entity at a time: two events for it never interleave their read and their write.
+        key = documents.doc_id(entity, entity_id)
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await self.sync(self.search, entity, [entity_id])
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    # rebuild
+    async def fill(self, target: Target, progress: Progress | None = None) -> int:
+        """Every document, in id order by chunks; returns how many."""
+        totals = {e: await self.repo.count(e) for e in CATALOG_ENTITIES}
+        grand, done = sum(totals.values()), 0
+        if progress:
+            progress(0, grand)
+        for entity in CATALOG_ENTITIES:
+            after = 0
+            while True:
+                rows = await self.repo.doc_rows_after(entity, after, CHUNK)
+                if not rows:
+                    break
+                after = int(rows[-1]["id"])
+                await target.upsert(await documents.docs_from_rows(self.repo, entity, rows))
+                done += len(rows)
+                if progress:
+                    progress(done, max(grand, done))
+        return done
+
+    async def catch_up(self, target: Target, since: dt.datetime) -> int:
+        """Re-derive every entity named by a `catalog.*` event recorded since `since`."""
+        wanted: dict[str, set[int]] = {}
+        for payload in await self.repo.catalog_events_since(since):
+            try:
+                data = json.loads(payload)["data"]
+                wanted.setdefault(str(data["entity"]), set()).add(int(data["entity_id"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+        for entity, ids in wanted.items():
+            if entity in CATALOG_ENTITIES:
+                await self.sync(target, entity, sorted(ids))
+        return sum(len(ids) for ids in wanted.values())
+
+    async def reindex(self, progress: Progress | None = None) -> int:
+        """Rebuild the whole index into a fresh one and swap it in; safe while the worker runs."""
+        since = await self.repo.now() - CATCH_UP_SLACK
+        count = 0
+
+        async def fill(target: Target) -> None:
+            nonlocal count
+            count = await self.fill(target, progress)
+
+        async def catch_up(target: Target) -> None:
+            await self.catch_up(target, since)
+
+        await self.search.rebuild(fill, catch_up)
+        return count
+
+
+async def apply_with_retry(handle: Callable[[], Any], stopping: asyncio.Event,
+                           first_delay: float = 0.2, max_delay: float = 5.0) -> None:
+    """Run `handle` until it does not fail with SearchUnavailable (or the consumer stops).
+
+    While the backend is down the event stays unacknowledged here instead of burning through the
+    bus's bounded attempts into the dead letters; the index catches up once it is back.
+    """
+    delay = first_delay
+    while True:
+        try:
+            await handle()
+            return
+        except SearchUnavailable:
+            if stopping.is_set():
+                raise
+            log.warning("search backend unavailable; retrying the event in %.1f s", delay)
+            try:
+                await asyncio.wait_for(stopping.wait(), delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, max_delay)
+
+
+class LiveIndex:
+    """The `search_index` consumer's state: its backend, opened on the first event (so a process
+    that only declares the queue never opens a writer), and the stop signal for retries."""
+
+    def __init__(self, db: Database, config: Any) -> None:
+        self.db = db
+        self.config = config
+        self.stopping = asyncio.Event()
+        self.backend: SearchPort | None = None
+        self.indexer: Indexer | None = None
+        self._opening = asyncio.Lock()
+
+    async def _indexer(self) -> Indexer:
+        async with self._opening:
+            if self.indexer is None:
+                from app.search import make_search
+
+                backend = make_search(self.config)
+                await backend.start()
+                self.backend, self.indexer = backend, Indexer(self.db, backend)
+            return self.indexer
+
+    async def handle(self, apply: Callable[[Callable[[Tx, dict[str, Any]], Any]], Any]) -> None:
+        indexer = await self._indexer()
+        await apply_with_retry(lambda: apply(indexer.apply), self.stopping)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def close(self) -> None:
+        if self.backend is not None:
+            await self.backend.close()
+            self.backend = self.indexer = None
+
+
+def start_reindex(db: Database, search: SearchPort, slot: dict[str, Any]) -> bool:
+    """Start a rebuild in the background unless one runs; `slot` keeps its task. True if started."""
+    running = slot.get("task")
+    if running is not None and not running.done():
+        return False
+
+    async def run() -> None:
+        try:
+            count = await Indexer(db, search).reindex()
+            log.info("search index rebuilt: %d documents", count)
+        except Exception:
+            log.exception("search index rebuild failed")
+            raise
+
+    slot["task"] = asyncio.create_task(run(), name="search-reindex")
+    return True

@@ -1,0 +1,94 @@
+"""Each listener's library (SPEC 5.2): liked songs, saved albums, followed artists and playlists.
+
+Answers depend on the viewer, so none is cached; the catalogue items inside them come from the
+catalogue's own (shared, cacheable) reads. A playlist can be followed only when the viewer can see
+it, and one made private since is left out of every answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from app import validation as v
+from app.errors import InvalidInput, NotFound
+from app.repos.library import TABLES, LibraryRepo
+from app.services.catalog import CatalogService
+from app.services.playlists import PlaylistService
+
+KINDS = tuple(TABLES)
+SINGULAR = {"songs": "song", "albums": "album", "artists": "artist", "playlists": "playlist"}
+MAX_CONTAINS = 50
+
+
+def parse_ids(raw: str | None) -> list[int]:
+    """`1,2,3` → [1, 2, 3]: 1 to 50 positive ids, else 422."""
+    parts = [p.strip() for p in (raw or "").split(",")]
+    if not raw or not 1 <= len(parts) <= MAX_CONTAINS or not all(
+        p.isdigit() and len(p) <= 19 and 0 < int(p) < 2**63 for p in parts
+    ):
+        raise InvalidInput(details={"fields": {"ids": f"1 to {MAX_CONTAINS} comma-separated ids"}})
+    return [int(p) for p in parts]
+
+
+class LibraryService:
+    def __init__(self, catalog: CatalogService, playlists: PlaylistService) -> None:
+        self.catalog = catalog
+        self.playlists = playlists
+        self.repo = LibraryRepo(catalog.db)
+
+    async def _check(self, kind: str, user_id: int, item_id: int) -> None:
+        """404 unless the item exists (and, for a playlist, the viewer can see it)."""
+        if kind == "songs":
+            await self.catalog.song(item_id)
+        elif kind == "albums":
+            await self.catalog.album(item_id, with_songs=False)
+        elif kind == "artists":
+            await self.catalog.artist(item_id)
+        else:
+            await self.playlists.access(item_id, user_id)
+
+    async def add(self, kind: str, user_id: int, item_id: int) -> None:
+        """Like, save or follow (harmless when already done)."""
+        await self._check(kind, user_id, item_id)
+        await self.repo.add(kind, user_id, item_id)
+
+    async def remove(self, kind: str, user_id: int, item_id: int) -> None:
+        await self.repo.remove(kind, user_id, item_id)
+
+    async def contains(self, kind: str, user_id: int, ids: Sequence[int]) -> list[bool]:
+        found = await self.repo.contains(kind, user_id, ids)
+        return [i in found for i in ids]
+
+    async def counts(self, user_id: int) -> dict[str, int]:
+        return await self.repo.counts(user_id)
+
+    async def page(self, kind: str, user_id: int, limit: int, offset: int
+                   ) -> tuple[list[dict[str, Any]], int]:
+        """A page of the library, newest first: `{added_at, <song|album|artist|playlist>}`."""
+        rows, total = await self.repo.page(kind, user_id, limit, offset)
+        ids = [int(r["item_id"]) for r in rows]
+        items = await self._items(kind, ids)
+        out = []
+        for r in rows:
+            item = items.get(int(r["item_id"]))
+            if item is not None:
+                out.append({"added_at": v.rfc3339(r["added_at"]), SINGULAR[kind]: item})
+        return out, total
+
+    async def _items(self, kind: str, ids: list[int]) -> dict[int, Any]:
+        if not ids:
+            return {}
+        if kind == "songs":
+            songs, _ = await self.catalog.songs({"ids": sorted(set(ids))}, len(ids), 0)
+            return {s["id"]: s for s in songs}
+        if kind == "playlists":
+            return await self.playlists.many(ids)
+        out: dict[int, Any] = {}
+        for item_id in ids:
+            try:
+                out[item_id] = (await self.catalog.album(item_id, with_songs=False)
+                                if kind == "albums" else await self.catalog.artist(item_id))
+            except NotFound:
+                continue
+        return out
