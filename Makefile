@@ -43,7 +43,7 @@ migrate: $(STAMP) ## Apply the SQL migrations
 	@$(PY) -m app migrate
 
 test: install services ## Run the whole test suite against the local MariaDB, Redis and RabbitMQ
-	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@timeout 1800 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff
 	@$(VENV)/bin/ruff check .

@@ -272,10 +272,13 @@ class RedisKV:
     async def close(self) -> None:
         if self._listener is not None:
             self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            # Bounded: closing a subscription over a dead connection must not hold up shutdown.
+            await asyncio.wait([self._listener], timeout=2.0)
             self._listener = None
-        await self.client.aclose()
+        closing = asyncio.ensure_future(self.client.aclose())
+        done, _ = await asyncio.wait([closing], timeout=2.0)
+        if not done:
+            closing.cancel()
 
     async def publish(self, message: bytes) -> None:
         """Broadcast to every process listening on this namespace (pub/sub, fire and forget)."""
@@ -314,7 +317,7 @@ class RedisKV:
                 self._listening = False
                 callback(None)
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)
             await asyncio.sleep(1.0)
 
 

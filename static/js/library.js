@@ -40,7 +40,10 @@ function setLiked(songId, liked) {
   }
 }
 
+// Clicks are handled once, on the document; `root` is the document at load, then each page
+// router.js swaps in (`sonora:navigate`), whose buttons only need showing and their state.
 async function likes(root) {
+  if (root === document) document.addEventListener("click", onLikeClick);
   const buttons = [...root.querySelectorAll("[data-like-song]")];
   if (!buttons.length) return;
   for (const b of buttons) b.hidden = false;
@@ -52,22 +55,23 @@ async function likes(root) {
       ids.forEach((id, n) => setLiked(id, Boolean(flags[n])));
     } catch { /* the hearts stay neutral */ }
   }
-  root.addEventListener("click", async (event) => {
-    const b = event.target.closest("[data-like-song]");
-    if (!b) return;
-    const id = b.dataset.likeSong;
-    const liked = b.getAttribute("aria-pressed") !== "true";
-    setLiked(id, liked);
-    b.classList.remove("is-pop");
-    if (liked) requestAnimationFrame(() => b.classList.add("is-pop"));
-    try {
-      await api(liked ? "PUT" : "DELETE", `/api/library/songs/${id}`);
-      toast(liked ? "Added to Liked Songs" : "Removed from Liked Songs");
-    } catch (err) {
-      setLiked(id, !liked);
-      toast(err.message);
-    }
-  });
+}
+
+async function onLikeClick(event) {
+  const b = event.target.closest("[data-like-song]");
+  if (!b) return;
+  const id = b.dataset.likeSong;
+  const liked = b.getAttribute("aria-pressed") !== "true";
+  setLiked(id, liked);
+  b.classList.remove("is-pop");
+  if (liked) requestAnimationFrame(() => b.classList.add("is-pop"));
+  try {
+    await api(liked ? "PUT" : "DELETE", `/api/library/songs/${id}`);
+    toast(liked ? "Added to Liked Songs" : "Removed from Liked Songs");
+  } catch (err) {
+    setLiked(id, !liked);
+    toast(err.message);
+  }
 }
 
 // ------------------------------------------------------------------ add to playlist
@@ -158,6 +162,7 @@ async function openMenu(opener) {
 function addButtons(root) {
   const buttons = root.querySelectorAll("[data-add-song]");
   for (const b of buttons) b.hidden = false;
+  if (root !== document) return; // a swapped-in page: the document's listeners below serve it
   root.addEventListener("click", (event) => {
     const b = event.target.closest("[data-add-song]");
     if (b) { event.stopPropagation(); openMenu(b); return; }
@@ -330,3 +335,15 @@ function init() {
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
 else init();
+
+// router.js swapped a page into <main>: set up what is new there (see router.js).
+document.addEventListener("sonora:navigate", (event) => {
+  const root = event.detail.root;
+  likes(root);
+  addButtons(root);
+  reorderable(root);
+  copyButtons(root);
+  for (const a of document.querySelectorAll(".nav-playlist-list a")) {
+    if (a.pathname === location.pathname) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+});

@@ -181,5 +181,10 @@ function setupHeaderSuggestions(input) {
 
 const page = document.querySelector("[data-search-page]");
 if (page) setupSearchPage(page);
+// router.js swapped a new page into <main> (see router.js): a /search page needs setting up.
+document.addEventListener("sonora:navigate", (event) => {
+  const swapped = event.detail.root.querySelector("[data-search-page]");
+  if (swapped) setupSearchPage(swapped);
+});
 const top = document.getElementById("top-search");
 if (top && !page) setupHeaderSuggestions(top);
