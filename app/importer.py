@@ -152,7 +152,7 @@ class Progress:
         self.last = now
         rate = done / max(now - self.started, 1e-6)
         width = 30
-        filled = int(width * done / self.total)
+        filled = min(width, int(width * done / self.total))
         line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} files {rate:,.0f}/s"
         self.out.write(("\r" + line) if self.tty else (line + "\n"))
         if force and self.tty:
@@ -185,6 +185,7 @@ class Importer:
                 todo.append(str(path))
         known = await self.ingest.repo.known_hashes()
         progress = progress or Progress(len(files))
+        progress.total = max(len(files), 1)
         loop = asyncio.get_running_loop()
         batch: list[Scanned] = []
         # Chunks of files go to the worker processes a few at a time and come back in order, so
