@@ -212,7 +212,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     auth = request.app[keys.AUTH]
     header = request.headers.get("Authorization", "")
     via_cookie = False
-    refreshed = None
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer" and token.strip():

@@ -314,11 +314,6 @@ async def _receive_audio(request: web.Request, max_bytes: int) -> list[Received]
     return out
 
 
-async def _read_form_image(request: web.Request) -> bytes:
-    """The `image` part of a picture form, streamed and read under the image cap."""
-    return await read_image(request)
-
-
 # ---------------------------------------------------------------- songs
 
 
@@ -531,7 +526,7 @@ async def artist_image(request: web.Request) -> web.Response:
     artist = await catalog.artist(path_id(request))
     here = link(request, "admin_artist_edit", id=str(artist["id"]))
     try:
-        image_id = await request.app[keys.INGEST].save_image(await _read_form_image(request))
+        image_id = await request.app[keys.INGEST].save_image(await read_image(request))
         await catalog.set_artist_image(artist["id"], image_id, who)
     except (InvalidInput, UnsupportedMediaType, TooLarge) as exc:
         return redirect_flash(request, here, f"Picture not saved: {_message(exc)}", "error")
@@ -655,7 +650,7 @@ async def album_cover(request: web.Request) -> web.Response:
     album = await catalog.album(path_id(request), with_songs=False)
     here = link(request, "admin_album_edit", id=str(album["id"]))
     try:
-        image_id = await request.app[keys.INGEST].save_image(await _read_form_image(request))
+        image_id = await request.app[keys.INGEST].save_image(await read_image(request))
         await catalog.set_album_cover(album["id"], image_id, who)
     except (InvalidInput, UnsupportedMediaType, TooLarge) as exc:
         return redirect_flash(request, here, f"Cover not saved: {_message(exc)}", "error")
