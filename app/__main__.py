@@ -191,6 +191,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
             NewAccount("admin@sonora.local", "admin", password, "Admin"), role="admin"
         )
         note = Path(config.data_dir) / "initial-admin.txt"
+        note.parent.mkdir(parents=True, exist_ok=True)
         note.write_text(f"username: admin\npassword: {password}\n")
         note.chmod(0o600)
         return password
