@@ -15,8 +15,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.db import Database, Tx
-from app.events import CATALOG_ENTITIES
+from app.db import Database, Executor, Tx
+from app.events import CATALOG_ENTITIES, CatalogChanged
 from app.repos.search import SearchRepo
 from app.search import documents
 from app.search.port import SearchPort, SearchUnavailable, Target
@@ -37,17 +37,23 @@ class Indexer:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def sync(self, target: Target, entity: str, ids: Sequence[int],
-                   dependents: bool = True) -> None:
-        """Make these entities' documents (and their dependents') match MySQL."""
+                   dependents: bool = True, sql: Executor | None = None) -> None:
+        """Make these entities' documents (and their dependents') match MySQL.
+
+        `sql` is where the rows are read: the consumer's transaction (so a handler holds one
+        connection, never two), or the pool when no transaction is open (rebuilds)."""
+        source = sql if sql is not None else self.db
+        repo = SearchRepo(source)
         ids = sorted({int(i) for i in ids})
-        docs = await documents.build(self.db, entity, ids)
+        docs = await documents.build(source, entity, ids)
         present = {d["entity_id"] for d in docs}
         await target.upsert(docs)
         await target.delete([documents.doc_id(entity, i) for i in ids if i not in present])
         if dependents:
-            for kind, kind_ids in (await self.repo.dependents(entity, ids)).items():
+            for kind, kind_ids in (await repo.dependents(entity, ids)).items():
                 for start in range(0, len(kind_ids), CHUNK):
-                    await self.sync(target, kind, kind_ids[start:start + CHUNK], dependents=False)
+                    await self.sync(target, kind, kind_ids[start:start + CHUNK], dependents=False,
+                                    sql=source)
 
     async def apply(self, tx: Tx, envelope: dict[str, Any]) -> None:
         """The consumer's effect for one `catalog.<entity>.<change>` event."""
@@ -62,7 +68,7 @@ class Indexer:
         self._locks[key] = (lock, users + 1)
         try:
             async with lock:
-                await self.sync(self.search, entity, [entity_id])
+                await self.sync(self.search, entity, [entity_id], sql=tx)
         finally:
             lock, users = self._locks[key]
             if users <= 1:
@@ -118,6 +124,25 @@ class Indexer:
 
         await self.search.rebuild(fill, catch_up)
         return count
+
+
+# Writes that change a document without touching its entity: they emit these events as well, so
+# live indexing equals a rebuild (tests/test_index_drift.py checks it after random writes).
+async def before_songs_deleted(tx: Tx, song_ids: Sequence[int]) -> list[CatalogChanged]:
+    """`upserted` for the playlists holding these songs (their song counts drop); call in the
+    deleting transaction, before the delete cascades their entries away."""
+    return [CatalogChanged("playlist", pid, "upserted")
+            for pid in await SearchRepo(tx).playlists_with_songs(song_ids)]
+
+
+async def user_changed(tx: Tx, user_id: int, deleting: bool = False) -> list[CatalogChanged]:
+    """The playlists whose documents name this user: `upserted` after a rename; when the user is
+    being deleted (call before the delete), `deleted` for their own, `upserted` for the shared."""
+    owned, shared = await SearchRepo(tx).playlists_of_user(user_id)
+    if not deleting:
+        return [CatalogChanged("playlist", pid, "upserted") for pid in owned]
+    gone = [CatalogChanged("playlist", pid, "deleted") for pid in owned]
+    return gone + [CatalogChanged("playlist", pid, "upserted") for pid in shared if pid not in owned]
 
 
 async def apply_with_retry(handle: Callable[[], Any], stopping: asyncio.Event,
