@@ -64,7 +64,7 @@ class Config:
         "sonora", "Prefix of the exchange, queues and Redis keys of this instance"
     )
     worker_db_pool: int = setting(
-        10, "MySQL connections of the worker; each consumer's prefetch is derived from it", int
+        24, "MySQL connections of the worker; each consumer's prefetch is derived from it", int
     )
     consumer_stall_seconds: float = setting(
         30.0, "Seconds a consumer may have work waiting without acking before health degrades",
