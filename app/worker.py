@@ -62,6 +62,7 @@ def consumers_report(heartbeat: dict[str, Any] | None) -> dict[str, Any]:
     """The `consumers` part of /api/health from a heartbeat (None: no consumer process seen)."""
     if heartbeat is None:
         return {"status": "unknown", "reported_seconds_ago": None, "items": []}
+    # A stopped worker deletes its heartbeat; one that died leaves it to expire (HEARTBEAT_TTL).
     items = list(heartbeat.get("items") or [])
     stalled = any(item.get("status") == "stalled" for item in items)
     return {"status": "stalled" if stalled else "ok",
@@ -84,6 +85,7 @@ class Backbone:
         self.kv = kv
         self.stall_after = stall_after
         self.heartbeat: dict[str, Any] | None = None  # the last sample, as the worker stores it
+        self._unattended: dict[str, float] = {}  # no worker reporting: queue -> waiting since
         self._tasks: list[asyncio.Task[None]] = []
 
     async def _start(self) -> None:
@@ -108,6 +110,50 @@ class Backbone:
         self.heartbeat = {"at": time.time(), "pid": os.getpid(),
                           "items": [s.report(self.stall_after) for s in stats]}
         return self.heartbeat
+
+    async def liveness(self) -> dict[str, Any]:
+        """Each consumer's lag, for /api/health and the dashboard: sampled now when this process
+        runs the consumers, else the worker's heartbeat; with no worker reporting, the broker's
+        queue depths, a queue left waiting longer than the stall bound counting as stalled."""
+        if self.run_consumers:
+            try:
+                heartbeat: dict[str, Any] | None = await asyncio.wait_for(self.sample(), 2.0)
+            except Exception:  # noqa: BLE001 - the last sample stands in
+                heartbeat = self.heartbeat
+            return {"source": "in-process", **consumers_report(heartbeat)}
+        heartbeat = None
+        if self.kv is not None:
+            try:
+                raw = await asyncio.wait_for(self.kv.get(HEARTBEAT_KEY), 2.0)
+                heartbeat = json.loads(raw) if raw else None
+            except Exception:  # noqa: BLE001 - unknown while the store is unreachable
+                heartbeat = None
+        if heartbeat is not None:
+            self._unattended.clear()
+            return {"source": "worker", **consumers_report(heartbeat)}
+        return {"source": "worker", **await self._unattended_report()}
+
+    async def _unattended_report(self) -> dict[str, Any]:
+        items, now = [], time.monotonic()
+        reachable = await self.bus.healthy()
+        for spec in self.specs:
+            depth = await self.bus.queue_depth(spec.name) if reachable else None
+            if depth:
+                waited = now - self._unattended.setdefault(spec.name, now)
+            else:
+                self._unattended.pop(spec.name, None)
+                waited = None
+            stalled = waited is not None and waited > self.stall_after
+            items.append({
+                "name": spec.name,
+                "status": "stalled" if stalled else (
+                    "waiting" if depth else ("idle" if depth == 0 else "unknown")),
+                "queue_depth": depth, "in_flight": None, "prefetch": None,
+                "oldest_unacked_seconds": None, "last_ack_seconds_ago": None, "acked": None,
+            })
+        stalled = any(item["status"] == "stalled" for item in items)
+        return {"status": "stalled" if stalled else "unknown", "reported_seconds_ago": None,
+                "items": items}
 
     async def _monitor(self) -> None:
         while True:
@@ -157,6 +203,9 @@ class Backbone:
                 spec.stop()
         if self.run_consumers:
             await self.bus.stop_consuming(DRAIN_SECONDS)
+            if self.kv is not None:  # no stale heartbeat: health reads the queues instead
+                with contextlib.suppress(KVUnavailable):
+                    await self.kv.delete(HEARTBEAT_KEY)
         for spec in self.specs:
             if spec.close is not None:
                 await spec.close()

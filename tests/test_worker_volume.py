@@ -312,6 +312,15 @@ async def test_health_reports_a_blocked_worker_consumer_over_rabbitmq(
                 await backbone.stop()
             await kv.close()
             await db.close()
+        # No worker now, and the message is back in its queue: health reads the broker's depth and
+        # reports the queue left waiting longer than the stall bound.
+        async def unattended() -> bool:
+            body = await _health(client)
+            items = {i["name"]: i for i in body["consumers"]["items"]}
+            return (body["status"] == "degraded" and items["play_counts"]["status"] == "stalled"
+                    and items["play_counts"]["queue_depth"] == 1
+                    and items["audit"]["status"] == "idle")
+        await eventually(unattended, timeout=15, every=0.2)
         # A new worker takes the message back from the broker and counts the play once.
         db = Database(config.database_url, maxsize=POOL)
         await db.connect()
@@ -338,3 +347,30 @@ async def _status(client: TestClient, expected: str, source: str | None = None) 
     if expected == "ok" and source is not None and body["consumers"]["status"] == "unknown":
         return False
     return bool(body["status"] == expected)
+
+
+async def test_forty_concurrent_renames_on_a_running_instance_without_a_broker(
+    aiohttp_client: Any, database_url: str, tmp_path: Any, audio_dir: Any
+) -> None:
+    """The report's second lock-up: `serve` without a broker runs the consumers on its own pool."""
+    client = await aiohttp_client(create_app(make_config(database_url, tmp_path, amqp_url="")))
+    setup = await _catalogue(client, audio_dir, artists=1)
+    artist_id = setup["song"]["artist_id"]
+    renames = await asyncio.gather(*(
+        client.put(f"/api/artist/{artist_id}", json={"name": f"{setup['word']} R{i}"},
+                   headers=setup["admin"].headers) for i in range(40)),
+        *(_play(client, setup["member"], setup["song"]["id"]) for _ in range(40)))
+    assert {r.status for r in renames[:40]} == {200}
+    db = client.app[keys.DB]
+    backend = client.app[keys.SEARCH_BACKEND]
+
+    async def converged() -> bool:
+        name = await db.fetchval("SELECT name FROM artists WHERE id = %s", (artist_id,))
+        plays = await db.fetchval("SELECT play_count FROM songs WHERE id = %s",
+                                  (setup["song"]["id"],))
+        docs = {d["id"]: d for d in await backend.dump()}
+        song = docs.get(f"song-{setup['song']['id']}") or {}
+        return (docs.get(f"artist-{artist_id}", {}).get("name") == name
+                and song.get("artist_name") == name and int(plays) == 40)
+    await eventually(converged, timeout=30, every=0.1)
+    assert await _status(client, "ok")

@@ -62,6 +62,7 @@ class Bus(Protocol):
     ) -> None: ...
     async def stop_consuming(self, timeout: float = 10.0) -> None: ...
     async def consumer_stats(self) -> list[ConsumerStats]: ...
+    async def queue_depth(self, name: str) -> int | None: ...
     async def healthy(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -318,6 +319,11 @@ class InProcessBus:
             consumer.stats.sampled(consumer.queue.qsize())
         return [c.stats for c in self.consumers.values()]
 
+    async def queue_depth(self, name: str) -> int | None:
+        """Messages waiting for consumer `name`; None when it does not run in this process."""
+        consumer = self.consumers.get(name)
+        return None if consumer is None else consumer.queue.qsize()
+
     async def healthy(self) -> bool:
         return not self._closed
 
@@ -565,6 +571,20 @@ class RabbitBus:
             except Exception:  # noqa: BLE001 - unknown depth while the broker is unreachable
                 consumer.stats.sampled(None)
         return [c.stats for c in self.consumers]
+
+    async def queue_depth(self, name: str) -> int | None:
+        """Messages ready in consumer `name`'s queue (asked of the broker; None if it cannot say).
+        For a process that does not consume: the web process while no worker reports."""
+        if self.channel is None or self.connection is None or self.connection.is_closed:
+            return None
+        try:
+            queue = await asyncio.wait_for(
+                self.channel.declare_queue(self.queue_name(name), durable=True, robust=False),
+                min(self.timeout, 1.0))
+            declared = queue.declaration_result
+            return int(declared.message_count or 0) if declared is not None else None
+        except Exception:  # noqa: BLE001 - unknown while the broker cannot answer
+            return None
 
     async def stop_consuming(self, timeout: float = 10.0) -> None:
         """Cancel the consumers, wait for handlers in flight (cancelling those still running after

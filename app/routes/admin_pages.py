@@ -64,12 +64,10 @@ async def dashboard(request: web.Request) -> web.Response:
     catalog = await request.app[keys.CATALOG].counts()
     plays = await all_plays_chart(request.app[keys.LISTENING])
     task = request.app[keys.REINDEX_TASK].get("task")
-    from app.routes.meta import consumer_liveness
-
     return await render(request, "admin/dashboard.html",
                         {"counts": counts, "catalog": catalog, "plays_chart": plays,
                          "reindex_running": task is not None and not task.done(),
-                         "consumers": await consumer_liveness(request.app)})
+                         "consumers": await request.app[keys.BACKBONE].liveness()})
 
 
 @routes.post("/admin/search/reindex", name="admin_reindex")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from aiohttp import web
 
 from app import keys
 from app.routing import ApiRoutes
-from app.worker import HEARTBEAT_KEY, consumers_report
 
 routes = ApiRoutes("meta")
 
@@ -20,24 +18,6 @@ async def _check(coro: Any, timeout: float = 2.0) -> bool:
         return bool(await asyncio.wait_for(coro, timeout))
     except Exception:  # noqa: BLE001 - any failure means down
         return False
-
-
-async def consumer_liveness(app: web.Application) -> dict[str, Any]:
-    """Each event consumer's lag: sampled here when this process runs them (no broker), else the
-    worker's last heartbeat from the key-value store."""
-    backbone = app[keys.BACKBONE]
-    if backbone.run_consumers:
-        try:
-            heartbeat: dict[str, Any] | None = await asyncio.wait_for(backbone.sample(), 2.0)
-        except Exception:  # noqa: BLE001 - the last sample stands in
-            heartbeat = backbone.heartbeat
-        return {"source": "in-process", **consumers_report(heartbeat)}
-    try:
-        raw = await asyncio.wait_for(app[keys.KV].get(HEARTBEAT_KEY), 2.0)
-        heartbeat = json.loads(raw) if raw else None
-    except Exception:  # noqa: BLE001 - unknown while the store is unreachable
-        heartbeat = None
-    return {"source": "worker", **consumers_report(heartbeat)}
 
 
 @routes.get("/api/health", name="api_health", auth="public",
@@ -50,7 +30,7 @@ async def health(request: web.Request) -> web.Response:
     kv, bus = app[keys.KV], app[keys.BUS]
     db_ok, kv_ok, bus_ok, consumers = await asyncio.gather(
         _check(app[keys.DB].ping()), _check(kv.ping()), _check(bus.healthy()),
-        consumer_liveness(app),
+        app[keys.BACKBONE].liveness(),
     )
     deps = {
         "database": {"status": "up" if db_ok else "down", "required": True, "backend": "mysql"},
