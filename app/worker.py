@@ -45,6 +45,7 @@ PROCESSED_KEEP_DAYS = 30
 # (then they are cancelled and their messages redelivered): SIGTERM returns within ~8 s.
 RELAY_GRACE = 2.0
 DRAIN_SECONDS = 5.0
+IN_PROCESS_DRAIN_SECONDS = 10.0
 # Connections kept out of the consumers' share: the relay and the housekeeping hold one each.
 RESERVED_CONNECTIONS = 2
 HEARTBEAT_EVERY = 1.0
@@ -202,7 +203,10 @@ class Backbone:
             if spec.stop is not None:
                 spec.stop()
         if self.run_consumers:
-            await self.bus.stop_consuming(DRAIN_SECONDS)
+            # The in-process bus loses what it still queues at stop (already marked published),
+            # so it gets longer to drain; the broker keeps and redelivers what the worker leaves.
+            await self.bus.stop_consuming(DRAIN_SECONDS if isinstance(self.bus, RabbitBus)
+                                          else IN_PROCESS_DRAIN_SECONDS)
             if self.kv is not None:  # no stale heartbeat: health reads the queues instead
                 with contextlib.suppress(KVUnavailable):
                     await self.kv.delete(HEARTBEAT_KEY)

@@ -321,6 +321,11 @@ async def test_health_reports_a_blocked_worker_consumer_over_rabbitmq(
                     and items["play_counts"]["queue_depth"] == 1
                     and items["audit"]["status"] == "idle")
         await eventually(unattended, timeout=15, every=0.2)
+        page = await client.get("/admin", headers=setup["admin"].headers)
+        assert page.status == 200
+        html = await page.text()
+        assert 'data-consumers-status="stalled"' in html and "No worker is reporting" in html
+        assert 'data-consumer="play_counts" data-state="stalled"' in html
         # A new worker takes the message back from the broker and counts the play once.
         db = Database(config.database_url, maxsize=POOL)
         await db.connect()
