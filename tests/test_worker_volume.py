@@ -16,7 +16,15 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from backbone_support import audit_rows, emit_admin, eventually, processed, rabbit_bus, tag
+from backbone_support import (
+    audit_rows,
+    dead_messages,
+    emit_admin,
+    eventually,
+    processed,
+    rabbit_bus,
+    tag,
+)
 from conftest import REDIS_URL, Account, make_admin, make_audio, make_config, register, unique
 
 from app import keys
@@ -154,6 +162,7 @@ async def test_every_consumer_with_hundreds_in_flight_over_rabbitmq(
     await eventually(lambda: _published(db, every), timeout=60)
     async with rabbit_bus(config.namespace) as bus:
         result = await _drain(config, bus, ids)
+        assert await dead_messages(config.namespace) == []  # nothing failed (no nested acquire)
     _throughput("rabbitmq", len(every), result)
     # More deliveries were in flight at once than the pool has connections, for every consumer.
     assert all(result["peak"][name] > POOL for name in ids), result["peak"]
