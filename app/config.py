@@ -63,6 +63,13 @@ class Config:
     namespace: str = setting(
         "sonora", "Prefix of the exchange, queues and Redis keys of this instance"
     )
+    worker_db_pool: int = setting(
+        24, "MySQL connections of the worker; each consumer's prefetch is derived from it", int
+    )
+    consumer_stall_seconds: float = setting(
+        30.0, "Seconds a consumer may have work waiting without acking before health degrades",
+        float,
+    )
     open_registration: bool = setting(True, "Whether anyone may register at /register", _bool)
     bcrypt_rounds: int = setting(12, "bcrypt cost factor (tests may lower it)", int)
     trusted_proxies: tuple[str, ...] = setting(

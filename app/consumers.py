@@ -1,7 +1,11 @@
 """Event consumers: each applies an event's effect exactly once, by event id.
 
 `apply_once` runs the effect and records `(consumer, event_id)` in `processed_events` in one
-transaction. The key row is inserted first, so a concurrent duplicate delivery waits on its lock
+transaction. An effect reads and writes through that transaction only: a handler holds exactly
+one pooled connection, so handlers in flight never wait on each other for a second one (the
+database refuses such a request, see `app.db.NestedConnection`).
+
+The key row is inserted first, so a concurrent duplicate delivery waits on its lock
 and then fails on the primary key, and a finished one fails at once: either way the effect is
 skipped. `consumers(db)` is the registry the worker (or `serve`, without a broker) starts.
 """
@@ -39,11 +43,13 @@ class ConsumerSpec:
     close: Callable[[], Awaitable[None]] | None = None  # called after: release what it opened
 
 
-async def apply_once(db: Database, consumer: str, envelope: dict[str, Any], effect: Effect) -> bool:
-    """Apply `effect` unless `consumer` already applied this event; True when it ran now."""
+async def apply_once(db: Database, consumer: str, envelope: dict[str, Any], effect: Effect,
+                     isolation: str | None = None) -> bool:
+    """Apply `effect` unless `consumer` already applied this event; True when it ran now.
+    `effect` gets the transaction and must not touch the pool itself."""
     event_id = str(envelope["id"])
     try:
-        async with db.transaction() as tx:
+        async with db.transaction(isolation) as tx:
             await tx.execute(
                 "INSERT INTO processed_events (consumer, event_id, processed_at)"
                 " VALUES (%s, %s, UTC_TIMESTAMP(6))",
@@ -107,7 +113,9 @@ def search_index_consumer(db: Database, config: Config) -> ConsumerSpec:
     live = LiveIndex(db, config)
 
     async def handle(envelope: dict[str, Any]) -> None:
-        await live.handle(lambda effect: apply_once(db, "search_index", envelope, effect))
+        # READ COMMITTED: every read of the effect sees what is committed now, as a rebuild does.
+        await live.handle(lambda effect: apply_once(db, "search_index", envelope, effect,
+                                                    "READ COMMITTED"))
 
     return ConsumerSpec("search_index", [CatalogChanged.pattern], handle, stop=live.stop,
                         close=live.close)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import aiomysql
@@ -23,6 +25,27 @@ ISOLATION_LEVELS = {"READ COMMITTED", "REPEATABLE READ"}
 
 class DatabaseUnavailable(Exception):
     """MySQL cannot be reached."""
+
+
+class NestedConnection(RuntimeError):
+    """Code holding one of a pool's connections (in a transaction) asked the same pool for another.
+
+    Refused instead of waited for: with as many holders as the pool has connections, every one of
+    them would wait forever for a connection that only they can give back (STYLE 15)."""
+
+
+# The pools whose transaction connection this task (and the tasks it starts) holds.
+_HOLDING: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "sonora_db_holding", default=frozenset()
+)
+
+
+class Executor(Protocol):
+    """What runs SQL: the `Database` (a pooled connection per statement) or a `Tx` (its own)."""
+
+    async def fetchall(self, sql: str, params: Any = ()) -> list[Row]: ...
+    async def fetchone(self, sql: str, params: Any = ()) -> Row | None: ...
+    async def fetchval(self, sql: str, params: Any = ()) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -144,7 +167,16 @@ class Database:
     def _pool(self) -> aiomysql.Pool:
         if self.pool is None:
             raise DatabaseUnavailable("the database pool is not open")
+        if id(self) in _HOLDING.get():
+            raise NestedConnection(
+                "a second connection was asked of the pool inside a transaction; read and write "
+                "through its Tx instead"
+            )
         return self.pool
+
+    def holding(self) -> bool:
+        """True inside one of this database's transactions (where the pool must not be used)."""
+        return id(self) in _HOLDING.get()
 
     async def _run(self, method: str, sql: str, params: Any, idempotent: bool) -> Any:
         attempts = 2 if idempotent else 1
@@ -188,13 +220,21 @@ class Database:
                 async with conn.cursor() as cur:
                     await cur.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
             await conn.begin()
+            token = _HOLDING.set(_HOLDING.get() | {id(self)})
             try:
                 yield Tx(conn)
+            except asyncio.CancelledError:
+                # A statement may still be running (cancelled mid-wait): a ROLLBACK sent now would
+                # queue behind it. Closing the socket makes the server roll back by itself.
+                conn.close()
+                raise
             except BaseException:
                 await conn.rollback()
                 raise
             else:
                 await conn.commit()
+            finally:
+                _HOLDING.reset(token)
 
     async def ping(self) -> bool:
         try:

@@ -8,17 +8,29 @@ Who runs what (SPEC 2 and 4):
   two relays share the outbox without publishing a row twice while both are alive.
 - no broker: `serve` runs the relay and the consumers over the in-process bus
   (`run_consumers=True`); the worker has nothing to do and says so.
+
+Pool and prefetch are sized together: every handler holds exactly one connection (its
+`apply_once` transaction; `app.db` refuses a second one from inside it), and the consumers'
+prefetch adds up to less than the pool minus what the relay and housekeeping need, so handlers in
+flight never queue for connections behind each other - and could not deadlock even if they did.
+
+Whoever runs the consumers samples their progress every `HEARTBEAT_EVERY` seconds; the worker
+also leaves it in the key-value store for the web process's /api/health and dashboard.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import signal
+import time
+from typing import Any
 
 from app.adapters.bus import Bus, BusUnavailable, RabbitBus
-from app.adapters.kv import KeyValue, make_kv
+from app.adapters.kv import KeyValue, KVUnavailable, make_kv
 from app.config import Config
 from app.consumers import ConsumerSpec, consumers, purge_processed
 from app.db import Database
@@ -29,21 +41,52 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 3600.0
 PUBLISHED_KEEP_DAYS = 7
 PROCESSED_KEEP_DAYS = 30
+# Stopping: the relay gets RELAY_GRACE to finish its batch, the handlers in flight DRAIN_SECONDS
+# (then they are cancelled and their messages redelivered): SIGTERM returns within ~8 s.
+RELAY_GRACE = 2.0
+DRAIN_SECONDS = 5.0
+IN_PROCESS_DRAIN_SECONDS = 10.0
+# Connections kept out of the consumers' share: the relay and the housekeeping hold one each.
+RESERVED_CONNECTIONS = 2
+HEARTBEAT_EVERY = 1.0
+HEARTBEAT_KEY = "backbone:consumers"
+HEARTBEAT_TTL = 10.0
 
 
-STOP_GRACE = 5.0
+def consumer_prefetch(pool_size: int, consumers: int, reserved: int = RESERVED_CONNECTIONS) -> int:
+    """Deliveries each consumer takes at once so that together they hold fewer connections than
+    the pool has beyond `reserved` (at least one each)."""
+    return max(1, (pool_size - reserved) // max(1, consumers))
+
+
+def consumers_report(heartbeat: dict[str, Any] | None) -> dict[str, Any]:
+    """The `consumers` part of /api/health from a heartbeat (None: no consumer process seen)."""
+    if heartbeat is None:
+        return {"status": "unknown", "reported_seconds_ago": None, "items": []}
+    # A stopped worker deletes its heartbeat; one that died leaves it to expire (HEARTBEAT_TTL).
+    items = list(heartbeat.get("items") or [])
+    stalled = any(item.get("status") == "stalled" for item in items)
+    return {"status": "stalled" if stalled else "ok",
+            "reported_seconds_ago": round(max(0.0, time.time() - float(heartbeat["at"])), 3),
+            "items": items}
 
 
 class Backbone:
     """The relay (and, when asked, the consumers and their housekeeping) of one process."""
 
     def __init__(self, db: Database, bus: Bus, relay: OutboxRelay, specs: list[ConsumerSpec],
-                 run_consumers: bool) -> None:
+                 run_consumers: bool, *, prefetch: int = 1, kv: KeyValue | None = None,
+                 stall_after: float = 30.0) -> None:
         self.db = db
         self.bus = bus
         self.relay = relay
         self.specs = specs
         self.run_consumers = run_consumers
+        self.prefetch = prefetch
+        self.kv = kv
+        self.stall_after = stall_after
+        self.heartbeat: dict[str, Any] | None = None  # the last sample, as the worker stores it
+        self._unattended: dict[str, float] = {}  # no worker reporting: queue -> waiting since
         self._tasks: list[asyncio.Task[None]] = []
 
     async def _start(self) -> None:
@@ -52,13 +95,81 @@ class Backbone:
             try:
                 for spec in self.specs:
                     await self.bus.consume(spec.name, spec.patterns, spec.handler,
-                                           max_attempts=spec.max_attempts)
-                    log.info("consuming %s for %s", ", ".join(spec.patterns), spec.name)
+                                           max_attempts=spec.max_attempts, prefetch=self.prefetch)
+                    log.info("consuming %s for %s (prefetch %d)", ", ".join(spec.patterns),
+                             spec.name, self.prefetch)
             except BaseException:
                 await self.bus.stop_consuming()
                 raise
             self._tasks.append(asyncio.create_task(self._housekeeping(), name="housekeeping"))
+            self._tasks.append(asyncio.create_task(self._monitor(), name="consumer-monitor"))
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+
+    async def sample(self) -> dict[str, Any]:
+        """Sample the consumers' progress now: `{"at": epoch seconds, "items": [...]}`."""
+        stats = await self.bus.consumer_stats()
+        self.heartbeat = {"at": time.time(), "pid": os.getpid(),
+                          "items": [s.report(self.stall_after) for s in stats]}
+        return self.heartbeat
+
+    async def liveness(self) -> dict[str, Any]:
+        """Each consumer's lag, for /api/health and the dashboard: sampled now when this process
+        runs the consumers, else the worker's heartbeat; with no worker reporting, the broker's
+        queue depths, a queue left waiting longer than the stall bound counting as stalled."""
+        if self.run_consumers:
+            try:
+                heartbeat: dict[str, Any] | None = await asyncio.wait_for(self.sample(), 2.0)
+            except Exception:  # noqa: BLE001 - the last sample stands in
+                heartbeat = self.heartbeat
+            return {"source": "in-process", **consumers_report(heartbeat)}
+        heartbeat = None
+        if self.kv is not None:
+            try:
+                raw = await asyncio.wait_for(self.kv.get(HEARTBEAT_KEY), 2.0)
+                heartbeat = json.loads(raw) if raw else None
+            except Exception:  # noqa: BLE001 - unknown while the store is unreachable
+                heartbeat = None
+        if heartbeat is not None:
+            self._unattended.clear()
+            return {"source": "worker", **consumers_report(heartbeat)}
+        return {"source": "worker", **await self._unattended_report()}
+
+    async def _unattended_report(self) -> dict[str, Any]:
+        items, now = [], time.monotonic()
+        reachable = await self.bus.healthy()
+        for spec in self.specs:
+            depth = await self.bus.queue_depth(spec.name) if reachable else None
+            if depth:
+                waited = now - self._unattended.setdefault(spec.name, now)
+            else:
+                self._unattended.pop(spec.name, None)
+                waited = None
+            stalled = waited is not None and waited > self.stall_after
+            items.append({
+                "name": spec.name,
+                "status": "stalled" if stalled else (
+                    "waiting" if depth else ("idle" if depth == 0 else "unknown")),
+                "queue_depth": depth, "in_flight": None, "prefetch": None,
+                "oldest_unacked_seconds": None, "last_ack_seconds_ago": None, "acked": None,
+            })
+        stalled = any(item["status"] == "stalled" for item in items)
+        return {"status": "stalled" if stalled else "unknown", "reported_seconds_ago": None,
+                "items": items}
+
+    async def _monitor(self) -> None:
+        while True:
+            try:
+                heartbeat = await self.sample()
+                for item in heartbeat["items"]:
+                    if item["status"] == "stalled":
+                        log.warning("consumer %s is stalled: %s", item["name"], item)
+                if self.kv is not None:
+                    with contextlib.suppress(KVUnavailable):
+                        await self.kv.set(HEARTBEAT_KEY, json.dumps(heartbeat).encode(),
+                                          HEARTBEAT_TTL)
+            except Exception:  # noqa: BLE001 - the next round samples again
+                log.warning("could not sample the consumers", exc_info=True)
+            await asyncio.sleep(HEARTBEAT_EVERY)
 
     async def _housekeeping(self) -> None:
         while True:
@@ -82,7 +193,7 @@ class Backbone:
         for task in self._tasks:
             # The relay finishes its batch; one stuck on an unreachable broker is cancelled (its
             # events stay in the outbox, since nothing is marked published before the confirm).
-            done, _ = await asyncio.wait([task], timeout=STOP_GRACE)
+            done, _ = await asyncio.wait([task], timeout=RELAY_GRACE)
             if not done:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -92,18 +203,25 @@ class Backbone:
             if spec.stop is not None:
                 spec.stop()
         if self.run_consumers:
-            await self.bus.stop_consuming()
+            # The in-process bus loses what it still queues at stop (already marked published),
+            # so it gets longer to drain; the broker keeps and redelivers what the worker leaves.
+            await self.bus.stop_consuming(DRAIN_SECONDS if isinstance(self.bus, RabbitBus)
+                                          else IN_PROCESS_DRAIN_SECONDS)
+            if self.kv is not None:  # no stale heartbeat: health reads the queues instead
+                with contextlib.suppress(KVUnavailable):
+                    await self.kv.delete(HEARTBEAT_KEY)
         for spec in self.specs:
             if spec.close is not None:
                 await spec.close()
 
 
 async def start_backbone(config: Config, db: Database, bus: Bus, *, run_consumers: bool,
-                         kv: KeyValue | None = None) -> Backbone:
+                         kv: KeyValue | None = None, prefetch: int | None = None) -> Backbone:
     """Start the outbox relay and, when `run_consumers`, every consumer; `stop()` undoes it.
 
     `bus` must be started (or, for RabbitMQ, may still be connecting: the relay keeps the events in
     the outbox until it can publish). `config` is taken for the settings later consumers need.
+    `prefetch` overrides the one derived from the pool (tests push more than the pool holds).
     """
     specs = consumers(db, kv, config)
 
@@ -112,9 +230,17 @@ async def start_backbone(config: Config, db: Database, bus: Bus, *, run_consumer
             await bus.declare(spec.name, spec.patterns)
 
     relay = OutboxRelay(db, bus, prepare=declare_queues)
-    backbone = Backbone(db, bus, relay, specs, run_consumers)
+    # The worker's pool is its own; `serve` shares its pool with requests, so keeps half for them.
+    reserved = RESERVED_CONNECTIONS if isinstance(bus, RabbitBus) else db.maxsize // 2
+    if prefetch is None:
+        prefetch = consumer_prefetch(db.maxsize, len(specs), reserved)
+    backbone = Backbone(db, bus, relay, specs, run_consumers, prefetch=prefetch,
+                        kv=kv if isinstance(bus, RabbitBus) else None,
+                        stall_after=config.consumer_stall_seconds)
     await backbone._start()
     return backbone
+
+
 
 
 class Worker:
@@ -122,7 +248,7 @@ class Worker:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.db = Database(config.database_url, maxsize=10)
+        self.db = Database(config.database_url, maxsize=config.worker_db_pool)
         self.bus = RabbitBus(config.amqp_url, config.namespace)
         self.kv = make_kv(config.redis_url, config.namespace)
         self.backbone: Backbone | None = None

@@ -28,6 +28,7 @@ from backbone_support import (
 from conftest import AMQP_URL, CONSUMER_NAMES, make_config
 
 from app.db import Database
+from app.events import CatalogChanged, emit_many
 from app.worker import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,3 +134,42 @@ async def test_worker_stops_cleanly_on_sigterm(
 
 def test_worker_without_a_broker_has_nothing_to_do(database_url: str, tmp_path: Path) -> None:
     assert run(make_config(database_url, tmp_path, amqp_url="")) == 0
+
+
+async def test_a_small_pool_worker_drains_a_redelivered_backlog_and_stops_quickly(
+    db: Database, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The report's lock-up: a backlog of catalogue and admin events, far more than the worker's
+    pool, killed mid-stream and redelivered after a restart; it drains and SIGTERM stops it."""
+    worker_env["SONORA_WORKER_DB_POOL"] = "3"
+    t = tag()
+    artists = []
+    for i in range(30):
+        name = f"{t} artist {i}"
+        artists.append(await db.execute(
+            "INSERT INTO artists (name, name_canon) VALUES (%s, %s)", (name, name.lower())))
+    catalog: list[str] = []
+    for start in range(0, 300, 50):
+        async with db.transaction() as tx:
+            catalog += await emit_many(tx, [CatalogChanged("artist", artists[i % 30], "upserted")
+                                            for i in range(start, start + 50)])
+    audit = await emit_admin(db, t, 300, per_tx=25)
+    log = tmp_path / "worker.log"
+    worker = WorkerProcess(worker_env, log)
+    worker.start()
+    try:
+        await eventually(lambda: _at_least(audit_rows(db, audit), 30), timeout=30, every=0.005)
+        assert await worker.stop(signal.SIGKILL) == -signal.SIGKILL
+        worker.start()
+        await eventually(lambda: _at_least(processed(db, "search_index", catalog), 300),
+                         timeout=60)
+        await eventually(lambda: _at_least(audit_rows(db, audit), 300), timeout=60)
+        assert await worker.stop(signal.SIGTERM) == 0
+    finally:
+        if worker.proc is not None and worker.proc.poll() is None:
+            worker.proc.kill()
+    assert await audit_rows(db, audit) == 300
+    assert await processed(db, "search_index", catalog) == 300
+    text = log.read_text()
+    assert "prefetch 1" in text  # (3 connections - 2 kept for the relay) // 3 consumers
+    assert "still running after" not in text and "NestedConnection" not in text

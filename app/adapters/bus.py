@@ -10,7 +10,13 @@ Both carry envelopes `{id, type, occurred_at, data}` (app/events.py) with the sa
 - A handler that raises is retried (after a short, growing delay) until `max_attempts` deliveries
   have failed; then the message goes to the dead letters (`<namespace>.dead`, or the in-process
   `dead` list). A message that is not a JSON object goes there at once.
-- `stop_consuming()` stops taking messages and waits for the handlers in flight.
+- `consume(..., prefetch=n)` lets at most `n` of a consumer's messages be handled at once; the
+  backbone derives `n` from its connection pool (app/worker.py), so the handlers in flight never
+  want more connections than the pool has.
+- `stop_consuming(timeout)` stops taking messages and waits up to `timeout` for the handlers in
+  flight; those still running then are cancelled (their messages are redelivered, not lost).
+- `consumer_stats()` tells, per consumer, the queue depth, the deliveries in flight and the age of
+  the oldest, and when it last acknowledged one: what /api/health judges liveness by.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -50,9 +57,12 @@ class Bus(Protocol):
     async def publish(self, routing_key: str, envelope: dict[str, Any]) -> None: ...
     async def declare(self, name: str, patterns: list[str]) -> None: ...
     async def consume(
-        self, name: str, patterns: list[str], handler: Handler, *, max_attempts: int = 5
+        self, name: str, patterns: list[str], handler: Handler, *, max_attempts: int = 5,
+        prefetch: int | None = None,
     ) -> None: ...
     async def stop_consuming(self, timeout: float = 10.0) -> None: ...
+    async def consumer_stats(self) -> list[ConsumerStats]: ...
+    async def queue_depth(self, name: str) -> int | None: ...
     async def healthy(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -73,29 +83,94 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
 
 
+@dataclass
+class ConsumerStats:
+    """A consumer's progress as its process sees it (monotonic clock of that process)."""
+
+    name: str
+    prefetch: int
+    started_at: float = field(default_factory=time.monotonic)
+    depth: int | None = None  # messages waiting in its queue (not yet delivered), last sampled
+    acked: int = 0  # deliveries settled since it started (handled, retried or dead-lettered)
+    last_ack_at: float | None = None
+    # The last moment it was keeping up: an ack, or a sample with nothing waiting or in flight.
+    progress_at: float = field(default_factory=time.monotonic)
+    delivered_at: dict[int, float] = field(default_factory=dict)  # in flight: token -> start
+
+    def begin(self, token: int) -> None:
+        now = time.monotonic()
+        if not self.delivered_at and not self.depth:
+            self.progress_at = now  # work arrives at an idle consumer: its clock starts now
+        self.delivered_at[token] = now
+
+    def settle(self, token: int, acked: bool = True) -> None:
+        self.delivered_at.pop(token, None)
+        if acked:
+            self.acked += 1
+            self.last_ack_at = self.progress_at = time.monotonic()
+
+    def sampled(self, depth: int | None) -> None:
+        self.depth = depth
+        if not depth and not self.delivered_at:
+            self.progress_at = time.monotonic()
+
+    def report(self, stall_after: float) -> dict[str, Any]:
+        """The JSON /api/health shows; `stalled` when work waits and nothing moved for
+        `stall_after` seconds, or one delivery has been in flight that long."""
+        now = time.monotonic()
+        oldest = min(self.delivered_at.values(), default=None)
+        oldest_age = None if oldest is None else now - oldest
+        backlog = bool(self.depth) or bool(self.delivered_at)
+        stalled = backlog and (now - self.progress_at > stall_after
+                               or (oldest_age is not None and oldest_age > stall_after))
+        return {
+            "name": self.name,
+            "status": "stalled" if stalled else ("busy" if backlog else "idle"),
+            "queue_depth": self.depth,
+            "in_flight": len(self.delivered_at),
+            "prefetch": self.prefetch,
+            "oldest_unacked_seconds": None if oldest_age is None else round(oldest_age, 3),
+            "last_ack_seconds_ago": (None if self.last_ack_at is None
+                                     else round(now - self.last_ack_at, 3)),
+            "acked": self.acked,
+        }
+
+
 class _InFlight:
-    """Counts handlers running, so a stop can wait for them to finish."""
+    """The handlers running, so a stop can wait for them to finish (and cancel the stragglers)."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self.tasks: set[asyncio.Task[Any]] = set()
         self.idle = asyncio.Event()
         self.idle.set()
 
+    @property
+    def count(self) -> int:
+        return len(self.tasks)
+
     def enter(self) -> None:
-        self.count += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
         self.idle.clear()
 
     def leave(self) -> None:
-        self.count -= 1
-        if self.count == 0:
+        self.tasks.discard(asyncio.current_task())  # type: ignore[arg-type,unused-ignore]
+        if not self.tasks:
             self.idle.set()
 
     async def wait(self, timeout: float) -> None:
+        """Wait for the handlers in flight; cancel those still running after `timeout`."""
         try:
             await asyncio.wait_for(self.idle.wait(), timeout)
         except TimeoutError:
-            log.warning("%d event handler(s) still running after %.0f s; leaving them", self.count,
-                        timeout)
+            stragglers = [t for t in self.tasks if t is not asyncio.current_task()]
+            log.warning("%d event handler(s) still running after %.0f s; cancelled (their "
+                        "messages are redelivered)", len(stragglers), timeout)
+            for task in stragglers:
+                task.cancel()
+            if stragglers:
+                await asyncio.wait(stragglers, timeout=1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,16 +201,18 @@ class _LocalConsumer:
     patterns: list[str]
     handler: Handler
     max_attempts: int
+    stats: ConsumerStats
     queue: asyncio.Queue[tuple[str, bytes, int]] = field(default_factory=asyncio.Queue)
-    task: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 class InProcessBus:
     """Delivers envelopes to consumers in this process; used when no broker is configured.
 
     Messages are carried as JSON bytes (so what cannot cross RabbitMQ cannot cross this either), one
-    asyncio queue and one draining task per consumer. Queued messages live in memory only: a crash
-    loses those already marked published in the outbox (a clean stop drains them first).
+    asyncio queue per consumer and `prefetch` draining tasks (one by default: in order). Queued
+    messages live in memory only: a crash loses those already marked published in the outbox (a
+    clean stop drains them first).
     """
 
     name = "in-process"
@@ -167,23 +244,31 @@ class InProcessBus:
         """Nothing to do: in-process queues exist only while their consumer runs in this process."""
 
     async def consume(
-        self, name: str, patterns: list[str], handler: Handler, *, max_attempts: int = 5
+        self, name: str, patterns: list[str], handler: Handler, *, max_attempts: int = 5,
+        prefetch: int | None = None,
     ) -> None:
-        """Start consumer `name`; its handler gets each matching envelope, one at a time."""
+        """Start consumer `name`; its handler gets each matching envelope, `prefetch` (default
+        one) at a time."""
         if name in self.consumers:
             raise ValueError(f"consumer {name!r} is already running")
-        consumer = _LocalConsumer(name, list(patterns), handler, max_attempts)
-        consumer.task = asyncio.create_task(self._drain(consumer), name=f"bus-consumer-{name}")
+        width = max(1, prefetch or 1)
+        consumer = _LocalConsumer(name, list(patterns), handler, max_attempts,
+                                  ConsumerStats(name, width))
+        consumer.tasks = [asyncio.create_task(self._drain(consumer), name=f"bus-consumer-{name}")
+                          for _ in range(width)]
         self.consumers[name] = consumer
 
     async def _drain(self, consumer: _LocalConsumer) -> None:
         while True:
             routing_key, body, failures = await consumer.queue.get()
-            self._inflight.enter()
+            token = id(asyncio.current_task())
+            consumer.stats.begin(token)
+            settled = False
             try:
                 await self._deliver(consumer, routing_key, body, failures)
+                settled = True
             finally:
-                self._inflight.leave()
+                consumer.stats.settle(token, settled)
                 consumer.queue.task_done()
 
     async def _deliver(self, consumer: _LocalConsumer, routing_key: str, body: bytes,
@@ -218,15 +303,26 @@ class InProcessBus:
                 asyncio.gather(*(c.queue.join() for c in consumers)), timeout
             )
         for consumer in consumers:
-            if consumer.task is not None:
-                consumer.task.cancel()
+            for task in consumer.tasks:
+                task.cancel()
         for consumer in consumers:
-            if consumer.task is not None:
+            for task in consumer.tasks:
                 with contextlib.suppress(asyncio.CancelledError):
-                    await consumer.task
+                    await task
             if not consumer.queue.empty():
                 log.warning("%d event(s) for %s were still queued at stop", consumer.queue.qsize(),
                             consumer.name)
+
+    async def consumer_stats(self) -> list[ConsumerStats]:
+        """Each running consumer's progress, its depth being what waits in its queue."""
+        for consumer in self.consumers.values():
+            consumer.stats.sampled(consumer.queue.qsize())
+        return [c.stats for c in self.consumers.values()]
+
+    async def queue_depth(self, name: str) -> int | None:
+        """Messages waiting for consumer `name`; None when it does not run in this process."""
+        consumer = self.consumers.get(name)
+        return None if consumer is None else consumer.queue.qsize()
 
     async def healthy(self) -> bool:
         return not self._closed
@@ -246,15 +342,16 @@ class _RabbitConsumer:
     queue: AbstractQueue
     channel: AbstractRobustChannel
     tag: str
+    stats: ConsumerStats
 
 
 class RabbitBus:
     """RabbitMQ: a robust connection, a confirming channel and the `<namespace>.events` exchange.
 
-    Each consumer gets its own channel (prefetch `PREFETCH`, so one consumer's channel error cannot
-    stop the others) and its own durable queue. aio-pika's robust connection re-declares the queues
-    and bindings and re-registers the consumers after a reconnection (tests/test_bus_contract.py
-    checks it through a cut proxy).
+    Each consumer gets its own channel (prefetch as asked, `PREFETCH` by default; one consumer's
+    channel error cannot stop the others) and its own durable queue. aio-pika's robust connection
+    re-declares the queues and bindings and re-registers the consumers after a reconnection
+    (tests/test_bus_contract.py checks it through a cut proxy).
     """
 
     name = "rabbitmq"
@@ -362,28 +459,35 @@ class RabbitBus:
         return queue
 
     async def consume(
-        self, name: str, patterns: list[str], handler: Handler, *, max_attempts: int = 5
+        self, name: str, patterns: list[str], handler: Handler, *, max_attempts: int = 5,
+        prefetch: int | None = None,
     ) -> None:
-        """Declare `<namespace>.<name>`, bind it to each pattern and start handling its messages."""
+        """Declare `<namespace>.<name>`, bind it to each pattern and start handling its messages,
+        at most `prefetch` (default `PREFETCH`) at once."""
         if self.connection is None or self.connection.is_closed:
             raise BusUnavailable("not connected to RabbitMQ")
+        width = max(1, prefetch or PREFETCH)
+        stats = ConsumerStats(name, width)
+        self._stopping = False  # consuming again after a stop_consuming()
         try:
             channel = await self.connection.channel(publisher_confirms=True)
             assert isinstance(channel, AbstractRobustChannel)
-            await channel.set_qos(prefetch_count=PREFETCH)
+            await channel.set_qos(prefetch_count=width)
             queue = await self._declare_on(channel, name, patterns)
 
             async def on_message(message: AbstractIncomingMessage) -> None:
-                await self._on_message(name, queue.name, channel, message, handler, max_attempts)
+                await self._on_message(name, queue.name, channel, message, handler, max_attempts,
+                                       stats)
 
             tag = await queue.consume(on_message)
         except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
             raise BusUnavailable(f"cannot start consumer {name} ({_describe(exc)})") from exc
-        self.consumers.append(_RabbitConsumer(name, queue, channel, tag))
+        self.consumers.append(_RabbitConsumer(name, queue, channel, tag, stats))
 
     async def _on_message(
         self, consumer: str, queue_name: str, channel: AbstractRobustChannel,
         message: AbstractIncomingMessage, handler: Handler, max_attempts: int,
+        stats: ConsumerStats,
     ) -> None:
         if self._stopping:
             # Arrived while stopping: hand it back to the broker for the next run.
@@ -391,13 +495,18 @@ class RabbitBus:
                 await message.nack(requeue=True)
             return
         self._inflight.enter()
+        token = id(message)
+        stats.begin(token)
+        settled = False
         try:
             await self._handle(consumer, queue_name, channel, message, handler, max_attempts)
+            settled = True
         except Exception:  # noqa: BLE001 - the broker redelivers what was not acked
             log.exception("could not settle a message of %s; the broker will redeliver it", consumer)
             with contextlib.suppress(Exception):
                 await message.nack(requeue=True)
         finally:
+            stats.settle(token, settled)
             self._inflight.leave()
 
     async def _handle(
@@ -452,8 +561,34 @@ class RabbitBus:
             channel.default_exchange.publish(copy, routing_key=queue_name), self.timeout
         )
 
+    async def consumer_stats(self) -> list[ConsumerStats]:
+        """Each consumer's progress; its depth is the broker's count of messages ready."""
+        for consumer in list(self.consumers):
+            try:
+                # Re-declaring with the same arguments is a no-op that reports the counts.
+                ok = await asyncio.wait_for(consumer.queue.declare(), self.timeout)
+                consumer.stats.sampled(int(ok.message_count or 0))
+            except Exception:  # noqa: BLE001 - unknown depth while the broker is unreachable
+                consumer.stats.sampled(None)
+        return [c.stats for c in self.consumers]
+
+    async def queue_depth(self, name: str) -> int | None:
+        """Messages ready in consumer `name`'s queue (asked of the broker; None if it cannot say).
+        For a process that does not consume: the web process while no worker reports."""
+        if self.channel is None or self.connection is None or self.connection.is_closed:
+            return None
+        try:
+            queue = await asyncio.wait_for(
+                self.channel.declare_queue(self.queue_name(name), durable=True, robust=False),
+                min(self.timeout, 1.0))
+            declared = queue.declaration_result
+            return int(declared.message_count or 0) if declared is not None else None
+        except Exception:  # noqa: BLE001 - unknown while the broker cannot answer
+            return None
+
     async def stop_consuming(self, timeout: float = 10.0) -> None:
-        """Cancel the consumers, wait for handlers in flight, close their channels."""
+        """Cancel the consumers, wait for handlers in flight (cancelling those still running after
+        `timeout`: unacked, the broker redelivers them), close their channels."""
         self._stopping = True
         consumers, self.consumers = self.consumers, []
         for consumer in consumers:

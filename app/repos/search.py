@@ -1,7 +1,9 @@
 """SQL for search: the rows search documents are made of, and hydration of ranked ids.
 
 Document queries take a fixed WHERE clause chosen in this module (`BY_IDS`, `AFTER_ID`, ...)
-and parameters; nothing user-typed is ever formatted into them.
+and parameters; nothing user-typed is ever formatted into them. The repository runs on the
+`Database` or on a `Tx`: the `search_index` consumer reads through the transaction that records
+the event as processed, so it never holds one pooled connection while asking for a second.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from app.db import Database, Row
+from app.db import Executor, Row
 from app.repos.catalog import ALBUM_SELECT, ARTIST_SELECT, SONG_SELECT
 
 SONG_DOC = (
@@ -40,7 +42,7 @@ def _marks(values: Sequence[Any]) -> str:
 
 
 class SearchRepo:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Executor) -> None:
         self.db = db
 
     async def doc_rows_by_ids(self, entity: str, ids: Sequence[int]) -> list[Row]:
@@ -84,6 +86,24 @@ class SearchRepo:
             f" SELECT song_id FROM song_artists WHERE artist_id IN ({marks})", params + params)
         albums = await self.db.fetchall(f"SELECT id FROM albums WHERE artist_id IN ({marks})", params)
         return {"song": [int(r["id"]) for r in songs], "album": [int(r["id"]) for r in albums]}
+
+    async def playlists_with_songs(self, song_ids: Sequence[int]) -> list[int]:
+        """Playlists holding any of these songs (their documents count the songs)."""
+        if not song_ids:
+            return []
+        rows = await self.db.fetchall(
+            f"SELECT DISTINCT playlist_id FROM playlist_songs WHERE song_id IN ({_marks(song_ids)})"
+            " ORDER BY playlist_id", tuple(song_ids))
+        return [int(r["playlist_id"]) for r in rows]
+
+    async def playlists_of_user(self, user_id: int) -> tuple[list[int], list[int]]:
+        """The playlists a user owns, and those they collaborate on (their documents name them)."""
+        owned = await self.db.fetchall(
+            "SELECT id FROM playlists WHERE owner_id = %s ORDER BY id", (user_id,))
+        shared = await self.db.fetchall(
+            "SELECT playlist_id FROM playlist_collaborators WHERE user_id = %s"
+            " ORDER BY playlist_id", (user_id,))
+        return [int(r["id"]) for r in owned], [int(r["playlist_id"]) for r in shared]
 
     async def now(self) -> dt.datetime:
         return await self.db.fetchval("SELECT UTC_TIMESTAMP(6)")

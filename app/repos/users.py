@@ -16,8 +16,10 @@ class UserRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def by_id(self, user_id: int) -> Row | None:
-        return await self.db.fetchone(f"SELECT {COLUMNS} FROM users WHERE id = %s", (user_id,))
+    async def by_id(self, user_id: int, tx: Tx | None = None) -> Row | None:
+        """The user; inside a transaction, read through it (`tx`), never the pool."""
+        return await (tx or self.db).fetchone(f"SELECT {COLUMNS} FROM users WHERE id = %s",
+                                              (user_id,))
 
     async def by_username(self, username: str) -> Row | None:
         return await self.db.fetchone(
@@ -51,7 +53,8 @@ class UserRepo:
             (email, email.lower(), username, username.lower(), display_name, password_hash, role),
         )
 
-    async def update_profile(self, user_id: int, changes: dict[str, Any]) -> None:
+    async def update_profile(self, user_id: int, changes: dict[str, Any], tx: Tx | None = None
+                             ) -> None:
         allowed = {"email", "username", "display_name", "bio"}
         sets, params = [], []
         for key, value in changes.items():
@@ -63,7 +66,7 @@ class UserRepo:
                 sets.append(f"{key}_canon = %s")
                 params.append(value.lower())
         if sets:
-            await self.db.execute(
+            await (tx or self.db).execute(
                 f"UPDATE users SET {', '.join(sets)} WHERE id = %s", (*params, user_id)
             )
 

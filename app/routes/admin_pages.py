@@ -66,7 +66,8 @@ async def dashboard(request: web.Request) -> web.Response:
     task = request.app[keys.REINDEX_TASK].get("task")
     return await render(request, "admin/dashboard.html",
                         {"counts": counts, "catalog": catalog, "plays_chart": plays,
-                         "reindex_running": task is not None and not task.done()})
+                         "reindex_running": task is not None and not task.done(),
+                         "consumers": await request.app[keys.BACKBONE].liveness()})
 
 
 @routes.post("/admin/search/reindex", name="admin_reindex")

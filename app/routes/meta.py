@@ -21,12 +21,16 @@ async def _check(coro: Any, timeout: float = 2.0) -> bool:
 
 
 @routes.get("/api/health", name="api_health", auth="public",
-            summary="State of every dependency; 503 when a required one is down")
+            summary="State of every dependency and each event consumer's lag (queue depth, oldest"
+                    " unacknowledged delivery); `degraded` when an optional dependency is down or a"
+                    " consumer has work waiting and stopped acknowledging; 503 when a required one"
+                    " is down")
 async def health(request: web.Request) -> web.Response:
     app = request.app
     kv, bus = app[keys.KV], app[keys.BUS]
-    db_ok, kv_ok, bus_ok = await asyncio.gather(
-        _check(app[keys.DB].ping()), _check(kv.ping()), _check(bus.healthy())
+    db_ok, kv_ok, bus_ok, consumers = await asyncio.gather(
+        _check(app[keys.DB].ping()), _check(kv.ping()), _check(bus.healthy()),
+        app[keys.BACKBONE].liveness(),
     )
     deps = {
         "database": {"status": "up" if db_ok else "down", "required": True, "backend": "mysql"},
@@ -36,9 +40,10 @@ async def health(request: web.Request) -> web.Response:
                    "backend": "meilisearch" if app[keys.CONFIG].meili_url else "embedded"},
     }
     ok = db_ok
+    flowing = consumers["status"] != "stalled"
     return web.json_response(
-        {"status": "ok" if ok and kv_ok and bus_ok else ("degraded" if ok else "down"),
-         "dependencies": deps},
+        {"status": "ok" if ok and kv_ok and bus_ok and flowing else ("degraded" if ok else "down"),
+         "dependencies": deps, "consumers": consumers},
         status=200 if ok else 503,
     )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from app.db import Database, Row
+from app.db import Executor, Row
 from app.repos.search import SearchRepo
 from app.search.port import Doc
 
@@ -77,8 +77,9 @@ async def docs_from_rows(repo: SearchRepo, entity: str, rows: list[Row]) -> list
     return [build(r) for r in rows]
 
 
-async def build(db: Database, entity: str, ids: Sequence[int]) -> list[Doc]:
-    """The documents of these entities as MySQL has them now (absent ones are left out)."""
+async def build(db: Executor, entity: str, ids: Sequence[int]) -> list[Doc]:
+    """The documents of these entities as MySQL has them now (absent ones are left out); `db` may
+    be the transaction of the caller, which then asks the pool for nothing."""
     repo = SearchRepo(db)
     return await docs_from_rows(repo, entity, await repo.doc_rows_by_ids(entity, ids))
 

@@ -9,14 +9,15 @@ refreshes the documents that embed its name (its songs, an artist's albums).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from app.db import Database, Tx
-from app.events import CATALOG_ENTITIES
+from app.db import Database, Executor, Tx
+from app.events import CATALOG_ENTITIES, CatalogChanged
 from app.repos.search import SearchRepo
 from app.search import documents
 from app.search.port import SearchPort, SearchUnavailable, Target
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 CHUNK = 2000
 CATCH_UP_SLACK = dt.timedelta(seconds=10)
 Progress = Callable[[int, int], None]
+# Documents embed the names of entities earlier in this list (a song its album's and artist's).
+LOCK_ORDER = ("artist", "album", "song", "playlist")
 
 
 class Indexer:
@@ -37,17 +40,53 @@ class Indexer:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def sync(self, target: Target, entity: str, ids: Sequence[int],
-                   dependents: bool = True) -> None:
-        """Make these entities' documents (and their dependents') match MySQL."""
+                   dependents: bool = True, sql: Executor | None = None) -> None:
+        """Make these entities' documents (and their dependents') match MySQL.
+
+        `sql` is where the rows are read: the consumer's transaction (so a handler holds one
+        connection, never two), or the pool when no transaction is open (rebuilds)."""
+        source = sql if sql is not None else self.db
         ids = sorted({int(i) for i in ids})
-        docs = await documents.build(self.db, entity, ids)
+        docs = await documents.build(source, entity, ids)
         present = {d["entity_id"] for d in docs}
         await target.upsert(docs)
         await target.delete([documents.doc_id(entity, i) for i in ids if i not in present])
-        if dependents:
-            for kind, kind_ids in (await self.repo.dependents(entity, ids)).items():
+        if not dependents:
+            return
+        found = await SearchRepo(source).dependents(entity, ids)
+        # Their documents are locked too, or a concurrent event for one of them could read before
+        # this read and write after this write (a stale document would win).
+        async with self._holding([documents.doc_id(kind, i)
+                                  for kind, kind_ids in found.items() for i in kind_ids]):
+            for kind in sorted(found, key=LOCK_ORDER.index):
+                kind_ids = found[kind]
                 for start in range(0, len(kind_ids), CHUNK):
-                    await self.sync(target, kind, kind_ids[start:start + CHUNK], dependents=False)
+                    await self.sync(target, kind, kind_ids[start:start + CHUNK], dependents=False,
+                                    sql=source)
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, keys: Sequence[str]) -> AsyncIterator[None]:
+        """Hold the locks of these documents: one event at a time reads and writes each. Taken
+        in one global order (artists, albums, songs, playlists; then by id) after the locks of
+        the entity an event names, which is always earlier in that order: no cycle can form."""
+        def rank(key: str) -> tuple[int, int]:
+            entity, entity_id = documents.parse_doc_id(key)
+            return LOCK_ORDER.index(entity), entity_id
+
+        async with contextlib.AsyncExitStack() as stack:
+            for key in sorted(set(keys), key=rank):
+                lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+                self._locks[key] = (lock, users + 1)
+                stack.callback(self._release, key)
+                await stack.enter_async_context(lock)
+            yield
+
+    def _release(self, key: str) -> None:
+        lock, users = self._locks[key]
+        if users <= 1:
+            del self._locks[key]
+        else:
+            self._locks[key] = (lock, users - 1)
 
     async def apply(self, tx: Tx, envelope: dict[str, Any]) -> None:
         """The consumer's effect for one `catalog.<entity>.<change>` event."""
@@ -57,18 +96,8 @@ class Indexer:
             log.warning("search_index ignored a malformed event %s", envelope.get("id"))
             return
         # One entity at a time: two events for it never interleave their read and their write.
-        key = documents.doc_id(entity, entity_id)
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                await self.sync(self.search, entity, [entity_id])
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+        async with self._holding([documents.doc_id(entity, entity_id)]):
+            await self.sync(self.search, entity, [entity_id], sql=tx)
 
     # rebuild
     async def fill(self, target: Target, progress: Progress | None = None) -> int:
@@ -118,6 +147,25 @@ class Indexer:
 
         await self.search.rebuild(fill, catch_up)
         return count
+
+
+# Writes that change a document without touching its entity: they emit these events as well, so
+# live indexing equals a rebuild (tests/test_index_drift.py checks it after random writes).
+async def before_songs_deleted(tx: Tx, song_ids: Sequence[int]) -> list[CatalogChanged]:
+    """`upserted` for the playlists holding these songs (their song counts drop); call in the
+    deleting transaction, before the delete cascades their entries away."""
+    return [CatalogChanged("playlist", pid, "upserted")
+            for pid in await SearchRepo(tx).playlists_with_songs(song_ids)]
+
+
+async def user_changed(tx: Tx, user_id: int, deleting: bool = False) -> list[CatalogChanged]:
+    """The playlists whose documents name this user: `upserted` after a rename; when the user is
+    being deleted (call before the delete), `deleted` for their own, `upserted` for the shared."""
+    owned, shared = await SearchRepo(tx).playlists_of_user(user_id)
+    if not deleting:
+        return [CatalogChanged("playlist", pid, "upserted") for pid in owned]
+    gone = [CatalogChanged("playlist", pid, "deleted") for pid in owned]
+    return gone + [CatalogChanged("playlist", pid, "upserted") for pid in shared if pid not in owned]
 
 
 async def apply_with_retry(handle: Callable[[], Any], stopping: asyncio.Event,

@@ -440,12 +440,16 @@ class CatalogService:
     async def delete_song(self, song_id: int, actor: Actor) -> Row:
         """Delete a song; returns its file row so the caller can remove a stored file."""
         before = await self.song(song_id)
+        from app.search.indexer import before_songs_deleted
+
         async with self.db.transaction() as tx:
+            playlists = await before_songs_deleted(tx, [song_id])  # their song counts drop
             row = await self.repo.delete_song(tx, song_id)
             if row is None:
                 raise NotFound("No such song")
             await self._events(tx, actor, "song", song_id, "deleted", "song.deleted",
                                f"deleted song {before['title']}")
+            await events.emit_many(tx, list(playlists))
         await self._after_write(f"song:{song_id}", f"album:{before['album_id']}",
                                 f"artist:{before['artist_id']}")
         return row

@@ -14,6 +14,7 @@ from app.db import Database, Row, Tx
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from app.repos.sessions import SessionRepo
 from app.repos.users import UserRepo
+from app.search.indexer import user_changed
 from app.security import check_password, hash_password
 from app.services.authstate import AuthStateCache
 
@@ -150,9 +151,13 @@ class UserService:
                 exclude=user_id,
             )
         try:
-            await self.repo.update_profile(user_id, changes)
+            async with self.db.transaction() as tx:
+                await self.repo.update_profile(user_id, changes, tx)
+                if "username" in changes:  # their playlists' documents show it
+                    await events.emit_many(tx, list(await user_changed(tx, user_id)))
         except pymysql.err.IntegrityError as exc:
             raise Conflict("That email or username is already taken") from exc
+        outbox.notify()
         if new_password is not None:
             await self.set_password(user_id, new_password)
         else:
@@ -183,7 +188,7 @@ class UserService:
     async def _audit(self, tx: Tx, actor_id: int | None, action: str, user: Row, summary: str,
                      details: dict[str, Any] | None = None) -> None:
         """Every admin action on an account lands in the audit log (through the outbox)."""
-        actor = await self.repo.by_id(actor_id) if actor_id is not None else None
+        actor = await self.repo.by_id(actor_id, tx) if actor_id is not None else None
         await events.emit(tx, events.AdminAction(
             actor_id=actor_id, actor_username=actor["username"] if actor else "command line",
             action=f"user.{action}", target_type="user", target_id=user["id"],
@@ -225,7 +230,9 @@ class UserService:
         if user_id == actor_id:
             raise Forbidden("You cannot delete your own account here")
         async with self.db.transaction() as tx:
+            playlists = await user_changed(tx, user_id, deleting=True)
             await self.repo.delete(tx, user_id)
+            await events.emit_many(tx, list(playlists))
             await self._audit(tx, actor_id, "deleted", user, "deleted", {"email": user["email"]})
         outbox.notify()
         await self.authstate.forget_user(user_id)
