@@ -281,6 +281,25 @@ class CatalogRepo:
     async def delete_song_tx(self, tx: Tx, song_id: int) -> None:
         await tx.execute("DELETE FROM songs WHERE id = %s", (song_id,))
 
+    async def song_refs(self, tx: Tx, song_id: int) -> dict[str, Any] | None:
+        """A song's artist, album and featured artists, the row locked for an update in `tx`."""
+        row = await tx.fetchone(
+            "SELECT id, artist_id, album_id FROM songs WHERE id = %s FOR UPDATE", (song_id,)
+        )
+        if row is None:
+            return None
+        featured = await tx.fetchall(
+            "SELECT artist_id FROM song_artists WHERE song_id = %s", (song_id,)
+        )
+        return {**row, "featured": [int(r["artist_id"]) for r in featured]}
+
+    async def move_song_file(self, tx: Tx, song_id: int, file_path: str, mtime: float) -> None:
+        """An in-place file found at a new path (same content): the song follows it."""
+        await tx.execute(
+            "UPDATE songs SET file_path = %s, source_mtime = %s WHERE id = %s",
+            (file_path, mtime, song_id),
+        )
+
     async def songs(
         self, filters: dict[str, Any], limit: int, offset: int, order: str = "newest"
     ) -> tuple[list[Row], int]:

@@ -71,7 +71,8 @@ async def create_song(request: web.Request) -> web.Response:
     except BaseException:
         form.discard()
         raise
-    song = await app[keys.INGEST].upload(upload.temp, upload.size, upload.sha256, overrides, who)
+    song = await app[keys.INGEST].upload(upload.temp, upload.size, upload.sha256, overrides, who,
+                                         filename=upload.filename)
     return web.json_response(song, status=201)
 
 
