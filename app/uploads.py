@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
@@ -77,7 +78,8 @@ async def read_audio_form(
                 if size == 0:
                     temp.unlink(missing_ok=True)
                     raise InvalidInput("The file is empty", details={"fields": {"file": "is empty"}})
-                form.files.append(Upload(temp, size, sha, Path(part.filename).name[:255]))
+                # aiohttp's own client percent-encodes the name; browsers and curl send it as is.
+                form.files.append(Upload(temp, size, sha, Path(unquote(part.filename)).name[:255]))
             elif part.name:
                 form.fields[part.name] = await _field_text(part)
     except BaseException:
