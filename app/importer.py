@@ -240,6 +240,7 @@ class Importer:
         root = root.resolve()
         summary = Summary()
         files = list(audio_files(root))
+        self._settled, self._displaced, self._deferred = set(), set(), []
         self._known = await self.ingest.repo.known_hashes()
         self._by_path = await self.ingest.repo.in_place_files() if self.in_place else {}
         self._by_sha = {row["sha256"]: row for row in self._by_path.values()}
@@ -262,8 +263,15 @@ class Importer:
                 self._displaced.add(int(row["id"]))
         present = {str(p) for p in files}
         prefix = str(root) + os.sep
-        self._displaced.update(int(row["id"]) for path, row in self._by_path.items()
-                               if path.startswith(prefix) and path not in present)
+        gone = [int(row["id"]) for path, row in self._by_path.items()
+                if path.startswith(prefix) and path not in present]
+        if gone and not files:
+            # A folder that lost every file is far more often an unmounted disk than a wish to
+            # forget the whole library (and what listeners made with it): keep the songs.
+            summary.failures.append((str(root), "no audio files found: nothing removed"
+                                     " (is the folder mounted?)"))
+            self._settled.update(gone)
+        self._displaced.update(gone)
         progress = progress or Progress(len(files))
         progress.total = max(len(files), 1)
         loop = asyncio.get_running_loop()

@@ -308,6 +308,32 @@ async def test_a_file_that_is_gone_removes_its_song(web: Web, tmp_path: Path, au
     assert await get_json(web.client, "/api/library/songs/contains?ids=" + str(ids["Leaving"]),
                           web.member) == [False]
 
+    # A folder that lost every file (an unmounted disk) removes nothing.
+    (root / "b.mp3").rename(tmp_path / "b.mp3")
+    summary = await rescan(web.config, root)
+    assert (summary.removed, [p for p, _ in summary.failures]) == (0, [str(root.resolve())])
+    assert await songs_of(web.db, artist) == {"Staying": ids["Staying"]}
+
+
+async def test_a_changed_file_that_cannot_be_read_keeps_its_song(
+    web: Web, tmp_path: Path, audio_dir: Path
+) -> None:
+    artist = unique("Damaged ")
+    root = tmp_path / "music"
+    path = place(make_audio(audio_dir, "flac", seconds=1.0, title="Fragile", artist=artist), root / "f.flac")
+    good = path.read_bytes()
+    await rescan(web.config, root)
+    ids = await songs_of(web.db, artist)
+    path.write_bytes(good[: len(good) // 2])  # half written, as while a tagger or a copy runs
+    summary = await rescan(web.config, root)
+    assert (summary.removed, summary.updated, [p for p, _ in summary.failures]) == (0, 0, [str(path)])
+    assert await songs_of(web.db, artist) == ids
+    path.write_bytes(good)
+    retag(path, title="Fragile (fixed)")
+    summary = await rescan(web.config, root)
+    assert (summary.updated, summary.failures) == (1, [])
+    assert await songs_of(web.db, artist) == {"Fragile (fixed)": ids["Fragile"]}
+
 
 @pytest.mark.parametrize("in_place", [True, False], ids=["in-place", "copied"])
 async def test_covers_in_any_case_and_above_disc_folders_and_disc_numbers(
@@ -395,6 +421,15 @@ async def test_untagged_files_are_titled_from_their_original_names(
         "file_base64": base64.b64encode(small.read_bytes()).decode(), "filename": "Tiny Tune.mp3"})
     assert resp.status == 201, await resp.text()
     assert (await resp.json())["title"] == "Tiny Tune"
+    nameless = make_audio(audio_dir, "mp3", seconds=0.5)
+    encoded = base64.b64encode(nameless.read_bytes()).decode()
+    resp = await web.client.post("/api/song", headers=web.admin.headers,
+                                 json={"file_base64": encoded, "filename": 123})
+    assert resp.status == 422
+    assert (await resp.json())["error"]["details"]["fields"] == {"filename": "must be a string"}
+    assert await web.db.fetchval("SELECT COUNT(*) FROM songs WHERE sha256 = %s", (hash_file(nameless)[0],)) == 0
+    resp = await web.client.post("/api/song", headers=web.admin.headers, json={"file_base64": encoded})
+    assert resp.status == 201 and (await resp.json())["title"] == "Untitled"
 
 
 async def test_a_rescan_at_volume_with_edits_moves_deletes_and_new_files(

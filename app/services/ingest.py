@@ -200,8 +200,8 @@ class IngestService:
             if fid != artist_id and fid not in featured_ids:
                 featured_ids.append(fid)
         explicit = overrides.get("explicit")
-        title = (overrides.get("title") or info.title
-                 or title_from_filename(prepared.source_name or prepared.file_path) or "Untitled")
+        name = prepared.file_path if prepared.source_name is None else prepared.source_name
+        title = overrides.get("title") or info.title or title_from_filename(name) or "Untitled"
         return {
             "title": title,
             "artist_id": artist_id,
