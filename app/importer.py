@@ -234,6 +234,9 @@ class Importer:
         self._displaced: set[int] = set()
         self._settled: set[int] = set()
         self._deferred: list[Scanned] = []
+        # Albums and artists made by this run, and the songs' moves between them by new tags.
+        self._created: set[tuple[str, int]] = set()
+        self._retagged: list[tuple[str, int, int]] = []
 
     async def run(self, root: Path, progress: Progress | None = None) -> Summary:
         started = time.monotonic()
@@ -241,6 +244,7 @@ class Importer:
         summary = Summary()
         files = list(audio_files(root))
         self._settled, self._displaced, self._deferred = set(), set(), []
+        self._created, self._retagged = set(), []
         self._known = await self.ingest.repo.known_hashes()
         self._by_path = await self.ingest.repo.in_place_files() if self.in_place else {}
         self._by_sha = {row["sha256"]: row for row in self._by_path.values()}
@@ -301,6 +305,7 @@ class Importer:
             await self._write(batch, summary)
         await self._write_deferred(summary)
         await self._remove(sorted(self._displaced - self._settled), summary)
+        await self._keep_renamed()
         progress.update(summary.seen, force=True)
         summary.seconds = time.monotonic() - started
         await self._audit(root, summary)
@@ -405,7 +410,7 @@ class Importer:
                 for plan in plans:
                     keys.extend(await self._apply_one(tx, plan, memo))
                 await events.emit_many(tx, memo.events)
-            self._memo = memo
+            self._committed(memo)
             for plan in plans:
                 self._count(plan, summary)
         except (pymysql.err.IntegrityError, pymysql.err.DataError, AppError):
@@ -425,11 +430,33 @@ class Importer:
                 except (pymysql.err.DataError, AppError) as exc:
                     summary.failures.append((plan.item.path, f"not imported ({exc})"))
                 else:
-                    self._memo = memo
+                    self._committed(memo)
                     keys.extend(more)
                     self._count(plan, summary)
         if keys:
             await self.ingest.catalog.after_write(*dict.fromkeys(keys))
+
+    def _committed(self, memo: Batch) -> None:
+        self._memo = memo
+        self._created.update(memo.created)
+        self._retagged.extend(memo.retagged)
+
+    async def _keep_renamed(self) -> None:
+        """An album (then an artist) renamed in the tags of all its songs keeps its id, so what
+        listeners saved or followed stays: see IngestService.keep_renamed."""
+        for entity in ("album", "artist"):
+            targets: dict[int, set[int]] = {}
+            for kind, old, new in self._retagged:
+                if kind == entity:
+                    targets.setdefault(old, set()).add(new)
+            for old, news in sorted(targets.items()):
+                new = next(iter(news))
+                if len(news) != 1 or (entity, new) not in self._created:
+                    continue
+                async with self.db.transaction() as tx:
+                    keys = await self.ingest.keep_renamed(tx, entity, old, new)
+                if keys:
+                    await self.ingest.catalog.after_write(*dict.fromkeys(keys))
 
     async def _remove(self, song_ids: list[int], summary: Summary) -> None:
         """Songs whose content is nowhere any more (in place): removed, a batch per transaction."""

@@ -5,11 +5,13 @@ of untagged files, in place, copied and uploaded."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
 import os
 import shutil
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,8 @@ from app.importer import Importer, Progress, Summary, disc_from_folder
 from app.main import create_app
 from app.media import hash_file
 from app.services.ingest import title_from_filename
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -234,6 +238,45 @@ async def test_new_artist_and_album_tags_move_the_song_between_them(
     assert [s["title"] for s in old["songs"]] == ["Stay"]
     new_artist = await get_json(web.client, f"/api/artist/{song['artist_id']}", web.member)
     assert new_artist["song_count"] == 1
+
+
+async def test_an_album_and_artist_renamed_in_every_tag_keep_their_ids(
+    web: Web, tmp_path: Path, audio_dir: Path
+) -> None:
+    """A typo fixed in the album and artist tags of a whole album: the album and the artist keep
+    their ids, so saves and follows stay; no empty album or artist is left behind."""
+    typo, fixed = unique("Beatels "), unique("The Beatles ")
+    root = tmp_path / "music"
+    tracks = [place(make_audio(audio_dir, "mp3", seconds=1.0, title=f"Track {n}", artist=typo,
+                               album=f"{typo} Revolvr", track=n), root / "Revolver" / f"{n:02d}.mp3")
+              for n in (1, 2, 3)]
+    await rescan(web.config, root)
+    ids = await songs_of(web.db, typo)
+    first = await get_json(web.client, f"/api/song/{ids['Track 1']}", web.member)
+    album_id, artist_id = first["album_id"], first["artist_id"]
+    c, h = web.client, web.member.headers
+    assert (await c.put(f"/api/library/albums/{album_id}", headers=h)).status == 204
+    assert (await c.put(f"/api/library/artists/{artist_id}", headers=h)).status == 204
+    await get_json(c, f"/api/album/{album_id}", web.member)  # cached
+    mark = await outbox_mark(web.db)
+    for path in tracks:
+        retag(path, artist=fixed, album=f"{fixed} Revolver")
+    summary = await rescan(web.config, root)
+    assert (summary.updated, summary.imported, summary.removed) == (3, 0, 0)
+    assert await songs_of(web.db, fixed) == ids
+    album = await get_json(c, f"/api/album/{album_id}", web.member)
+    assert (album["title"], album["artist"]["name"]) == (f"{fixed} Revolver", fixed)
+    assert [s["id"] for s in album["songs"]] == [ids["Track 1"], ids["Track 2"], ids["Track 3"]]
+    artist = await get_json(c, f"/api/artist/{artist_id}", web.member)
+    assert (artist["name"], artist["song_count"], artist["album_count"]) == (fixed, 3, 1)
+    song = await get_json(c, f"/api/song/{ids['Track 2']}", web.member)
+    assert (song["album_id"], song["artist_id"], song["album"]["title"]) == (album_id, artist_id, f"{fixed} Revolver")
+    assert await get_json(c, f"/api/library/albums/contains?ids={album_id}", web.member) == [True]
+    assert await get_json(c, f"/api/library/artists/contains?ids={artist_id}", web.member) == [True]
+    assert await web.db.fetchval("SELECT COUNT(*) FROM artists WHERE name IN (%s, %s)", (typo, fixed)) == 1
+    assert await web.db.fetchval("SELECT COUNT(*) FROM albums WHERE title LIKE %s",
+                                 (f"%{typo.strip()}%",)) == 0
+    assert (await song_events(web.db, ids["Track 1"], mark))[-1:] == ["catalog.song.upserted"]
 
 
 async def test_moved_and_renamed_files_keep_their_songs(web: Web, tmp_path: Path, audio_dir: Path) -> None:
@@ -488,27 +531,49 @@ async def test_a_rescan_at_volume_with_edits_moves_deletes_and_new_files(
     assert (again.unchanged, again.updated, again.moved, again.removed, again.imported) == (280, 0, 0, 0, 0)
 
 
-def test_in_place_rescan_from_the_command_line_keeps_ids(database_url: str, tmp_path: Path,
-                                                          audio_dir: Path) -> None:
-    import subprocess
-    import sys
-
+async def test_the_command_line_rescan_reaches_the_running_web_process(
+    web: Web, tmp_path: Path, audio_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m app import --in-place` as its own process, with the web app running on the same
+    database, Redis namespace and data directory: ids kept, the web's caches and search follow."""
+    monkeypatch.setattr(cache_module, "LOCAL_TTL", 3600.0)
     artist = unique("CliRescan ")
+    music = tmp_path / "music"
     song = place(make_audio(audio_dir, "mp3", seconds=1.0, title="Keep me", artist=artist, genre="Rock"),
-                 tmp_path / "music" / "keep.mp3")
+                 music / "keep.mp3")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SONORA_")}
-    env.update({"SONORA_DATABASE_URL": database_url, "SONORA_DATA_DIR": str(tmp_path / "data"),
-                "SONORA_NAMESPACE": unique("cli"), "SONORA_REDIS_URL": "redis://127.0.0.1:6379/0"})
-    root = Path(__file__).resolve().parent.parent
+    env.update({"SONORA_DATABASE_URL": web.config.database_url, "SONORA_REDIS_URL": web.config.redis_url,
+                "SONORA_NAMESPACE": web.config.namespace, "SONORA_DATA_DIR": str(web.config.data_dir)})
 
-    def run() -> str:
-        out = subprocess.run([sys.executable, "-m", "app", "import", "--in-place", str(tmp_path / "music")],
-                             cwd=root, env=env, capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
-        return out.stdout
+    async def cli() -> str:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app", "import", "--in-place", str(music), cwd=ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode == 0, err.decode()
+        return out.decode()
 
-    assert "imported 1, updated 0, moved 0, removed 0" in run()
-    retag(song, genre="Jazz")
-    assert "imported 0, updated 1, moved 0, removed 0" in run()
+    assert "imported 1, updated 0, moved 0, removed 0" in await cli()
+    song_id = (await songs_of(web.db, artist))["Keep me"]
+    playlist_id = await listener_makes(web, [song_id])
+    kv = web.client.app[keys.KV]
+
+    async def listening() -> bool:
+        return bool(kv.listening)
+
+    await eventually(listening)
+    assert (await get_json(web.client, f"/api/song/{song_id}", web.member))["genre"] == "Rock"
+    retag(song, genre="Jazz", title="Kept")
+    assert "imported 0, updated 1, moved 0, removed 0" in await cli()
+
+    async def web_and_search_follow() -> bool:
+        current = await get_json(web.client, f"/api/song/{song_id}", web.member)
+        found = await get_json(web.client, f"/api/search/songs?q={artist}", web.member)
+        return (current["genre"], current["title"]) == ("Jazz", "Kept") and \
+            [(s["id"], s["title"]) for s in found["items"]] == [(song_id, "Kept")]
+
+    await eventually(web_and_search_follow)
     song.rename(song.with_name("kept.mp3"))
-    assert "imported 0, updated 0, moved 1, removed 0" in run()
+    assert "imported 0, updated 0, moved 1, removed 0" in await cli()
+    assert await songs_of(web.db, artist) == {"Kept": song_id}
+    await assert_listener_kept(web, [song_id], playlist_id)

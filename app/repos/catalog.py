@@ -293,6 +293,54 @@ class CatalogRepo:
         )
         return {**row, "featured": [int(r["artist_id"]) for r in featured]}
 
+    async def merge_into(self, tx: Tx, entity: str, keep_id: int, new_id: int) -> dict[str, Any] | None:
+        """Give album or artist `keep_id` (left empty) the name and everything of `new_id`, then
+        delete `new_id`. None, changing nothing, when `keep_id` is not empty or either is gone.
+        Returns the songs, albums and artists whose shown data changed."""
+        table = {"album": "albums", "artist": "artists"}[entity]
+        rows = await tx.fetchall(
+            f"SELECT * FROM {table} WHERE id IN (%s, %s) ORDER BY id FOR UPDATE", (keep_id, new_id)
+        )
+        new = next((r for r in rows if r["id"] == new_id), None)
+        if len(rows) != 2 or new is None:
+            return None
+        if entity == "album":
+            if await tx.fetchone("SELECT id FROM songs WHERE album_id = %s LIMIT 1", (keep_id,)):
+                return None
+            songs = await tx.fetchall("SELECT id FROM songs WHERE album_id = %s", (new_id,))
+            await tx.execute("UPDATE songs SET album_id = %s WHERE album_id = %s", (keep_id, new_id))
+            await tx.execute("DELETE FROM albums WHERE id = %s", (new_id,))
+            await tx.execute(
+                "UPDATE albums SET title = %s, title_canon = %s, artist_id = %s, album_type = %s,"
+                " year = COALESCE(%s, year), genre = COALESCE(%s, genre),"
+                " cover_image_id = COALESCE(cover_image_id, %s) WHERE id = %s",
+                (new["title"], new["title_canon"], new["artist_id"], new["album_type"], new["year"],
+                 new["genre"], new["cover_image_id"], keep_id),
+            )
+            return {"songs": [int(r["id"]) for r in songs], "albums": [],
+                    "artists": [int(new["artist_id"])]}
+        for sql in ("SELECT id FROM songs WHERE artist_id = %s LIMIT 1",
+                    "SELECT id FROM albums WHERE artist_id = %s LIMIT 1",
+                    "SELECT song_id FROM song_artists WHERE artist_id = %s LIMIT 1"):
+            if await tx.fetchone(sql, (keep_id,)):
+                return None
+        songs = await tx.fetchall(
+            "SELECT id FROM songs WHERE artist_id = %s UNION"
+            " SELECT song_id FROM song_artists WHERE artist_id = %s", (new_id, new_id)
+        )
+        albums = await tx.fetchall("SELECT id FROM albums WHERE artist_id = %s", (new_id,))
+        await tx.execute("UPDATE songs SET artist_id = %s WHERE artist_id = %s", (keep_id, new_id))
+        await tx.execute("UPDATE albums SET artist_id = %s WHERE artist_id = %s", (keep_id, new_id))
+        await tx.execute("UPDATE song_artists SET artist_id = %s WHERE artist_id = %s", (keep_id, new_id))
+        await tx.execute("DELETE FROM artists WHERE id = %s", (new_id,))
+        await tx.execute(
+            "UPDATE artists SET name = %s, name_canon = %s, bio = COALESCE(bio, %s),"
+            " image_id = COALESCE(image_id, %s) WHERE id = %s",
+            (new["name"], new["name_canon"], new["bio"], new["image_id"], keep_id),
+        )
+        return {"songs": [int(r["id"]) for r in songs], "albums": [int(r["id"]) for r in albums],
+                "artists": []}
+
     async def move_song_file(self, tx: Tx, song_id: int, file_path: str, mtime: float) -> None:
         """An in-place file found at a new path (same content): the song follows it."""
         await tx.execute(

@@ -32,6 +32,8 @@ class Batch:
     images: dict[str, int | None] = field(default_factory=dict)
     covered: set[int] = field(default_factory=set)
     events: list[events.Event] = field(default_factory=list)
+    created: list[tuple[str, int]] = field(default_factory=list)  # artists, albums made in it
+    retagged: list[tuple[str, int, int]] = field(default_factory=list)  # (entity, from, to)
 
     def carry(self) -> Batch:
         """A batch for the next transaction, knowing what this one committed."""
@@ -241,6 +243,8 @@ class IngestService:
         created: list[tuple[str, int]] = []
         fields, featured_ids = await self._resolve(tx, prepared, overrides, batch, created)
         song_id = await self.repo.insert_song(tx, fields)
+        if batch is not None:
+            batch.created.extend(created)
         if featured_ids:
             await self.repo.set_featured(tx, song_id, featured_ids)
         found: list[events.Event] = [events.CatalogChanged(entity, entity_id, "upserted")
@@ -275,6 +279,10 @@ class IngestService:
         fields.pop("in_place")
         await self.repo.update_song(tx, song_id, fields)
         await self.repo.set_featured(tx, song_id, featured_ids)
+        batch.created.extend(created)
+        for entity, key in (("album", "album_id"), ("artist", "artist_id")):
+            if before[key] and fields[key] != before[key]:
+                batch.retagged.append((entity, int(before[key]), int(fields[key] or 0)))
         found: list[events.Event] = [events.CatalogChanged(entity, entity_id, "upserted")
                                      for entity, entity_id in created]
         found.append(events.CatalogChanged("song", song_id, "upserted"))
@@ -283,6 +291,23 @@ class IngestService:
         albums = {before["album_id"], fields["album_id"]} - {None}
         return ([f"song:{song_id}"] + [f"artist:{a}" for a in sorted(artists)]
                 + [f"album:{a}" for a in sorted(albums)])
+
+    async def keep_renamed(self, tx: Tx, entity: str, keep_id: int, new_id: int) -> list[str] | None:
+        """An album or artist renamed in the tags of all its songs: a rescan made a new one for
+        them and left the old one empty. The old one takes the new one's name (and place) and
+        its songs back, so what listeners saved or followed, its picture and text stay; the new
+        one goes. None (nothing done) unless the old one is empty and the new one was made for
+        them. Returns the cache keys to drop."""
+        merged = await self.repo.merge_into(tx, entity, keep_id, new_id)
+        if merged is None:
+            return None
+        found: list[events.Event] = [events.CatalogChanged(entity, new_id, "deleted"),
+                                     events.CatalogChanged(entity, keep_id, "upserted")]
+        found += [events.CatalogChanged("song", song_id, "upserted") for song_id in merged["songs"]]
+        found += [events.CatalogChanged("album", album_id, "upserted") for album_id in merged["albums"]]
+        await events.emit_many(tx, found)
+        return ([f"{entity}:{keep_id}", f"{entity}:{new_id}"] + [f"song:{i}" for i in merged["songs"]]
+                + [f"album:{i}" for i in merged["albums"]] + [f"artist:{i}" for i in merged["artists"]])
 
     async def relocate(self, tx: Tx, song_id: int, file_path: str, mtime: float) -> None:
         """An in-place song's file, same content, at a new path (moved, renamed) or touched."""
