@@ -5,8 +5,9 @@ share one core); the catalogue rows are written in batches, one transaction per 
 (same content) are skipped, bad files are reported and skipped, and a re-run changes nothing.
 With `--in-place` the files stay where they are; a re-run then also picks up changed, moved and
 removed files under PATH. Songs follow their files: a file whose content changed at the same path
-updates its song (same id), content found at a new path moves its song there, and only a song
-whose content is nowhere any more is removed — so likes, playlist entries, history and play counts
+updates its song (same id), content found at a new path moves its song there, a file both
+retagged and moved (same audio, tags left out, old file gone) updates and moves it, and only a
+song whose content is nowhere any more is removed — so likes, playlist entries, history and play counts
 stay with the song through tag edits, renames and moves.
 """
 
@@ -31,8 +32,8 @@ import pymysql
 from app import events, images
 from app.db import Tx
 from app.errors import AppError
-from app.media import AudioInfo, BadAudio, MediaStore, UnsupportedAudio, hash_file, probe
-from app.services.ingest import Batch, IngestService, Prepared
+from app.media import AudioInfo, BadAudio, MediaStore, UnsupportedAudio, content_hashes, probe
+from app.services.ingest import UNKNOWN_ARTIST, Batch, IngestService, Prepared
 
 log = logging.getLogger(__name__)
 AUDIO_EXTENSIONS = {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".aac", ".wav"}
@@ -55,6 +56,7 @@ class Scanned:
     size: int = 0
     mtime: float = 0.0
     sha256: str = ""
+    audio_sha256: str | None = None
     info: AudioInfo | None = None
     error: str | None = None
     stored: str | None = None
@@ -128,8 +130,8 @@ def scan(path: str, store_root: str | None, image_root: str) -> Scanned:
     try:
         st = os.stat(path)
         result.size, result.mtime = st.st_size, st.st_mtime
-        result.sha256, _ = hash_file(path)
         info = probe(path)
+        result.sha256, result.audio_sha256 = content_hashes(path, info.container)
         folder = Path(path).parent
         if info.disc_number is None:
             info = replace(info, disc_number=disc_from_folder(folder.name))
@@ -230,6 +232,7 @@ class Importer:
         self._known: set[str] = set()
         self._by_path: dict[str, Any] = {}
         self._by_sha: dict[str, Any] = {}
+        self._by_audio: dict[str, list[Any]] = {}
         self._path_of: dict[int, str] = {}
         self._displaced: set[int] = set()
         self._settled: set[int] = set()
@@ -248,6 +251,10 @@ class Importer:
         self._known = await self.ingest.repo.known_hashes()
         self._by_path = await self.ingest.repo.in_place_files() if self.in_place else {}
         self._by_sha = {row["sha256"]: row for row in self._by_path.values()}
+        self._by_audio = {}
+        for row in self._by_path.values():
+            if row["audio_sha256"]:
+                self._by_audio.setdefault(row["audio_sha256"], []).append(row)
         self._path_of = {int(row["id"]): path for path, row in self._by_path.items()}
         todo: list[str] = []
         for path in files:
@@ -346,7 +353,36 @@ class Importer:
             self._deferred.append(item)
             return None
         self._known.add(item.sha256)
+        twin = self._twin(item)
+        if twin is not None:
+            # Retagged and renamed (or moved) at once: the same audio, its old file gone.
+            song_id = int(twin["id"])
+            self._settled.add(song_id)
+            self._path_of[song_id] = item.path
+            self._known.discard(twin["sha256"])
+            return _Plan("update", item, song_id)
         return _Plan("insert", item)
+
+    def _twin(self, item: Scanned) -> Any:
+        """The song whose file, now gone, had the same audio as this new file; among several
+        (one recording on an album and a compilation), the one whose tags were most alike."""
+        assert item.info is not None
+        info = item.info
+        candidates = [row for row in self._by_audio.get(item.audio_sha256 or "", [])
+                      if int(row["id"]) not in self._settled
+                      and not os.path.exists(self._path_of[int(row["id"])])]
+
+        def likeness(row: Any) -> tuple[int, int]:
+            same = (
+                (row["album_title"] or "").lower() == (info.album or "").lower(),
+                row["artist_name"].lower() == (info.artist or UNKNOWN_ARTIST).lower(),
+                row["track_number"] == info.track_number,
+                row["disc_number"] == (info.disc_number or 1),
+                row["title"].lower() == (info.title or "").lower(),
+            )
+            return sum(same), -int(row["id"])
+
+        return max(candidates, key=likeness) if candidates else None
 
     async def _write_deferred(self, summary: Summary) -> None:
         """Changed files with new content: the song at that path is updated in place, unless its
@@ -374,6 +410,7 @@ class Importer:
             item.info, item.path if self.in_place else str(item.stored), item.sha256, item.size,
             in_place=self.in_place, source_mtime=item.mtime if self.in_place else None,
             cover_image=item.cover, source_name=Path(item.path).name,
+            audio_sha256=item.audio_sha256,
         )
 
     async def _apply_one(self, tx: Tx, plan: _Plan, memo: Batch) -> list[str]:

@@ -23,6 +23,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from backbone_support import eventually
 from conftest import Account, make_admin, make_audio, make_config, register, unique
+from mutagen.id3 import TIT2
 from PIL import Image
 
 from app import images, keys
@@ -30,7 +31,7 @@ from app.adapters import cache as cache_module
 from app.catalog_context import catalog_context
 from app.importer import Importer, Progress, Summary, disc_from_folder
 from app.main import create_app
-from app.media import hash_file
+from app.media import content_hashes, hash_file, probe
 from app.services.ingest import title_from_filename
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -323,6 +324,53 @@ async def test_moved_and_renamed_files_keep_their_songs(web: Web, tmp_path: Path
     await assert_listener_kept(web, [alpha, beta], playlist_id)
 
 
+@pytest.mark.parametrize("fmt", ["mp3", "flac", "ogg", "opus", "m4a", "wav"])
+def test_the_audio_digest_ignores_tags(tmp_path: Path, audio_dir: Path, fmt: str) -> None:
+    path = place(make_audio(audio_dir, fmt, seconds=1.0, title="Before", artist="Someone"),
+                 tmp_path / f"song.{fmt}")
+    container = probe(path).container
+    before = content_hashes(path, container)
+    assert before[0] == hash_file(path)[0] and before[1] is not None
+    if fmt == "wav":
+        audio: Any = mutagen.File(path)
+        audio.add_tags()
+        audio.tags.add(TIT2(encoding=3, text="A longer title " * 30))
+        audio.save()
+    else:
+        retag(path, title="A longer title " * 30, genre="Jazz")
+    after = content_hashes(path, container)
+    assert after[0] != before[0] and after[1] == before[1]
+    other = place(make_audio(audio_dir, fmt, seconds=1.0, title="Before", artist="Someone"),
+                  tmp_path / f"other.{fmt}")
+    assert content_hashes(other, container)[1] != before[1]
+
+
+async def test_files_retagged_and_renamed_at_once_keep_their_songs(
+    web: Web, tmp_path: Path, audio_dir: Path
+) -> None:
+    """What taggers that rename files by their tags do: new content at a new path, old path gone.
+    The audio alone is the same, so the song follows."""
+    artist = unique("Tagger ")
+    root = tmp_path / "music"
+    formats = ("mp3", "flac", "ogg", "m4a")
+    paths = [place(make_audio(audio_dir, fmt, seconds=1.0, title=f"Old {fmt}", artist=artist),
+                   root / "Unsorted" / f"track.{fmt}") for fmt in formats]
+    await rescan(web.config, root)
+    ids = await songs_of(web.db, artist)
+    playlist_id = await listener_makes(web, [ids[f"Old {fmt}"] for fmt in formats])
+    for fmt, path in zip(formats, paths, strict=True):
+        retag(path, title=f"New {fmt}")
+        (root / artist).mkdir(exist_ok=True)
+        path.rename(root / artist / f"01 New {fmt}.{fmt}")
+    summary = await rescan(web.config, root)
+    assert (summary.updated, summary.imported, summary.removed, summary.failures) == (4, 0, 0, [])
+    assert await songs_of(web.db, artist) == {f"New {fmt}": ids[f"Old {fmt}"] for fmt in formats}
+    rows = await web.db.fetchall("SELECT id, file_path FROM songs WHERE id IN (%s, %s, %s, %s)",
+                                 tuple(ids.values()))
+    assert {r["file_path"] for r in rows} == {str(root / artist / f"01 New {fmt}.{fmt}") for fmt in formats}
+    await assert_listener_kept(web, [ids[f"Old {fmt}"] for fmt in formats], playlist_id)
+
+
 async def test_a_file_that_is_gone_removes_its_song(web: Web, tmp_path: Path, audio_dir: Path) -> None:
     artist = unique("Gone ")
     root = tmp_path / "music"
@@ -479,7 +527,8 @@ async def test_a_rescan_at_volume_with_edits_moves_deletes_and_new_files(
     web: Web, tmp_path: Path, audio_dir: Path
 ) -> None:
     """300 files (real audio; each copy made unique by its tags), then one rescan with 40 tag
-    edits, 40 moves or renames, 40 deletions and 20 new files."""
+    edits, 40 moves or renames, 10 files retagged and moved at once, 40 deletions and 20 new
+    files."""
     artist = unique("Volume ")
     root = tmp_path / "music"
     bases = [make_audio(audio_dir, fmt, seconds=0.5) for fmt in ("mp3", "flac", "ogg")]
@@ -494,7 +543,7 @@ async def test_a_rescan_at_volume_with_edits_moves_deletes_and_new_files(
     assert (first.imported, first.failures) == (300, [])
     ids = await songs_of(web.db, artist)
     assert len(ids) == 300
-    edited, moved, deleted = range(0, 40), range(40, 80), range(80, 120)
+    edited, moved, deleted, both = range(0, 40), range(40, 80), range(80, 120), range(120, 130)
     # Listeners liked, listed and played songs of each kind.
     kept = [ids[f"Song {n}"] for n in (0, 41, 81)]
     playlist_id = await listener_makes(web, kept)
@@ -506,18 +555,26 @@ async def test_a_rescan_at_volume_with_edits_moves_deletes_and_new_files(
         files[n].rename(dest)
     for n in deleted:
         files[n].unlink()
+    (root / "Retagged").mkdir()
+    for n in both:
+        retag(files[n], title=f"Song {n} (tagged)")
+        files[n].rename(root / "Retagged" / f"Song {n} (tagged){files[n].suffix}")
+    # New recordings (the same audio as a file that went would be that file, retagged and moved).
+    new_bases = [make_audio(audio_dir, fmt, seconds=0.5) for fmt in ("mp3", "flac", "ogg")]
     for n in range(20):
-        base = bases[n % 3]
+        base = new_bases[n % 3]
         path = place(base, root / "New" / f"{n:02d}{base.suffix}")
         retag(path, title=f"New {n}", artist=artist)
     summary = await rescan(web.config, root)
     assert (summary.updated, summary.moved, summary.removed, summary.imported, summary.unchanged,
-            summary.failures) == (40, 40, 40, 20, 180, [])
+            summary.failures) == (50, 40, 40, 20, 170, [])
     now = await songs_of(web.db, artist)
     assert len(now) == 300 - 40 + 20
     for n in edited:
         assert now[f"Song {n} (edited)"] == ids[f"Song {n}"]
-    for n in [*moved, *range(120, 300)]:
+    for n in both:
+        assert now[f"Song {n} (tagged)"] == ids[f"Song {n}"]
+    for n in [*moved, *range(130, 300)]:
         assert now[f"Song {n}"] == ids[f"Song {n}"]
     for n in deleted:
         assert f"Song {n}" not in now

@@ -239,7 +239,8 @@ class CatalogRepo:
     async def update_song(self, tx: Tx, song_id: int, changes: dict[str, Any]) -> None:
         allowed = {"title", "artist_id", "album_id", "track_number", "disc_number", "genre",
                    "year", "explicit", "cover_image_id", "file_path", "size", "sha256",
-                   "source_mtime", "duration_ms", "bitrate", "sample_rate", "codec", "mime_type"}
+                   "source_mtime", "duration_ms", "bitrate", "sample_rate", "codec", "mime_type",
+                   "audio_sha256"}
         sets = [f"{k} = %s" for k in changes if k in allowed]
         params = [v for k, v in changes.items() if k in allowed]
         if sets:
@@ -398,6 +399,9 @@ class CatalogRepo:
 
     async def in_place_files(self) -> dict[str, Row]:
         rows = await self.db.fetchall(
-            "SELECT id, file_path, size, source_mtime, sha256 FROM songs WHERE in_place = 1"
+            "SELECT s.id, s.file_path, s.size, s.source_mtime, s.sha256, s.audio_sha256, s.title,"
+            " s.track_number, s.disc_number, ar.name AS artist_name, al.title AS album_title"
+            " FROM songs s JOIN artists ar ON ar.id = s.artist_id"
+            " LEFT JOIN albums al ON al.id = s.album_id WHERE s.in_place = 1"
         )
         return {r["file_path"]: r for r in rows}

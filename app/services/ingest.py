@@ -52,6 +52,7 @@ class Prepared:
     source_mtime: float | None = None
     cover_image: tuple[str, int, int] | None = None  # made already: (sha256, width, height)
     source_name: str | None = None  # the file's original name (an upload's, an imported file's)
+    audio_sha256: str | None = None  # the audio alone, tags left out (media.content_hashes)
 
 
 class IngestService:
@@ -217,6 +218,7 @@ class IngestService:
             "mime_type": info.mime_type,
             "size": prepared.size,
             "sha256": prepared.sha256,
+            "audio_sha256": prepared.audio_sha256,
             "file_path": prepared.file_path,
             "in_place": int(prepared.in_place),
             "source_mtime": prepared.source_mtime,
