@@ -32,7 +32,15 @@ import pymysql
 from app import events, images
 from app.db import Tx
 from app.errors import AppError
-from app.media import AudioInfo, BadAudio, MediaStore, UnsupportedAudio, content_hashes, probe
+from app.media import (
+    AudioInfo,
+    BadAudio,
+    MediaStore,
+    UnsupportedAudio,
+    content_hashes,
+    hash_file,
+    probe,
+)
 from app.services.ingest import UNKNOWN_ARTIST, Batch, IngestService, Prepared
 
 log = logging.getLogger(__name__)
@@ -131,7 +139,10 @@ def scan(path: str, store_root: str | None, image_root: str) -> Scanned:
         st = os.stat(path)
         result.size, result.mtime = st.st_size, st.st_mtime
         info = probe(path)
-        result.sha256, result.audio_sha256 = content_hashes(path, info.container)
+        if store_root is None:  # in place: the audio digest recognises a retagged, moved file
+            result.sha256, result.audio_sha256 = content_hashes(path, info.container)
+        else:
+            result.sha256, _ = hash_file(path)
         folder = Path(path).parent
         if info.disc_number is None:
             info = replace(info, disc_number=disc_from_folder(folder.name))
