@@ -511,17 +511,23 @@ class Importer:
         for start in range(0, len(song_ids), BATCH):
             found: list[events.Event] = []
             keys: list[str] = []
+            removed = 0
             async with self.db.transaction() as tx:
-                for song_id in song_ids[start : start + BATCH]:
+                chunk = song_ids[start : start + BATCH]
+                # Their playlists lose songs: the search index hears of it, as it would at reindex.
+                found += [events.CatalogChanged("playlist", playlist_id, "upserted")
+                          for playlist_id in await self.ingest.repo.playlists_with(tx, chunk)]
+                for song_id in chunk:
                     row = await self.ingest.repo.delete_song(tx, song_id)
                     if row is None:
                         continue
+                    removed += 1
                     found.append(events.CatalogChanged("song", song_id, "deleted"))
                     keys += [f"song:{song_id}", f"artist:{row['artist_id']}"]
                     if row["album_id"]:
                         keys.append(f"album:{row['album_id']}")
                 await events.emit_many(tx, found)
-            summary.removed += len(found)
+            summary.removed += removed
             if keys:
                 await self.ingest.catalog.after_write(*dict.fromkeys(keys))
 

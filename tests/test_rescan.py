@@ -387,6 +387,10 @@ async def test_a_file_that_is_gone_removes_its_song(web: Web, tmp_path: Path, au
     summary = await rescan(web.config, root)
     assert (summary.removed, summary.unchanged, summary.imported) == (1, 1, 0)
     assert await song_events(web.db, ids["Leaving"], mark) == ["catalog.song.deleted"]
+    playlist_events = await web.db.fetchval(
+        "SELECT COUNT(*) FROM outbox WHERE id > %s AND type = 'catalog.playlist.upserted'"
+        " AND JSON_VALUE(payload, '$.data.entity_id') = %s", (mark, playlist_id))
+    assert playlist_events == 1, "the playlist lost a song: its search document must follow"
 
     async def gone() -> bool:
         return (await web.client.get(f"/api/song/{ids['Leaving']}", headers=web.member.headers)).status == 404
