@@ -169,23 +169,23 @@ async def test_tag_edits_keep_the_song_its_listeners_and_reach_the_web_caches(
 
     # The web process holds the songs and the album: in Redis and in its in-process copy. Proof
     # of the latter: with the Redis entry gone (no broadcast) and the row changed behind its back,
-    # it still answers the copy.
+    # it still answers the copy. (Waiting first for the play's own invalidation to land.)
     c, kv = web.client, web.client.app[keys.KV]
 
-    async def listening() -> bool:
-        return bool(kv.listening)
+    async def settled() -> bool:
+        return bool(kv.listening) and (await get_json(c, f"/api/song/{xid}", web.member))["play_count"] == 1
 
-    await eventually(listening)
+    await eventually(settled)
     song = await get_json(c, f"/api/song/{xid}", web.member)
     album_id = song["album_id"]
     assert song["genre"] == "Rock"
+    assert await kv.get(f"c:song:{xid}") is not None
     before_album = await get_json(c, f"/api/album/{album_id}", web.member)
     assert [s["title"] for s in before_album["songs"]] == ["Xenon", "Yarrow"]
-    await web.db.execute("UPDATE songs SET genre = 'Behind its back' WHERE id = %s", (xid,))
-    await kv.delete(f"c:song:{xid}")
-    assert (await get_json(c, f"/api/song/{xid}", web.member))["genre"] == "Rock"
-    assert (await get_json(c, f"/api/song/{yid}", web.member))["title"] == "Yarrow"
-    assert await kv.get(f"c:song:{yid}") is not None
+    assert (await get_json(c, f"/api/song/{yid}", web.member))["genre"] == "Rock"
+    await web.db.execute("UPDATE songs SET genre = 'Behind its back' WHERE id = %s", (yid,))
+    await kv.delete(f"c:song:{yid}")
+    assert (await get_json(c, f"/api/song/{yid}", web.member))["genre"] == "Rock"
 
     # A tag editor changes one song's genre and retitles the other; the folder is rescanned.
     retag(x, genre="Jazz")
@@ -198,12 +198,14 @@ async def test_tag_edits_keep_the_song_its_listeners_and_reach_the_web_caches(
     assert (row["sha256"], row["size"], row["genre"]) == (hash_file(x)[0], x.stat().st_size, "Jazz")
     for song_id in (xid, yid):
         assert await song_events(web.db, song_id, mark) == ["catalog.song.upserted"]
-    assert await kv.get(f"c:song:{yid}") is None, "the command line dropped the Redis entry"
+    assert await kv.get(f"c:song:{xid}") is None, "the command line dropped the Redis entry"
 
     async def web_sees_new_tags() -> bool:
-        song = await get_json(c, f"/api/song/{xid}", web.member)
+        x_now = await get_json(c, f"/api/song/{xid}", web.member)
+        y_now = await get_json(c, f"/api/song/{yid}", web.member)
         album = await get_json(c, f"/api/album/{album_id}", web.member)
-        return song["genre"] == "Jazz" and [s["title"] for s in album["songs"]] == ["Xenon", "Yarrow (Live)"]
+        return (x_now["genre"] == "Jazz" and (y_now["title"], y_now["genre"]) == ("Yarrow (Live)", "Rock")
+                and [s["title"] for s in album["songs"]] == ["Xenon", "Yarrow (Live)"])
 
     await eventually(web_sees_new_tags)
     listed = await get_json(c, f"/api/song?album_id={album_id}&sort=album", web.member)
