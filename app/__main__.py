@@ -326,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("import", help="import a folder of audio files")
     p.add_argument("path")
     p.add_argument("--in-place", action="store_true",
-                   help="leave the files where they are; a re-run picks up changes")
+                   help="leave the files where they are; a re-run picks up new, changed, moved"
+                        " and removed files (changed and moved files keep their songs)")
     p.set_defaults(func=cmd_import)
     p = sub.add_parser("demo", help="fill an empty instance with a demo library and listener")
     p.add_argument("--seconds", type=float, default=20.0, help="length of each demo song")

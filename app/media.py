@@ -768,6 +768,112 @@ def hash_file(path: str | Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def _audio_ranges(f: BinaryIO, size: int, container: str) -> list[tuple[int, int]]:
+    """Where the audio of a file lies, tags left out (MP3, FLAC, M4A, WAV); [] when unknown."""
+    f.seek(0)
+    head = f.read(_SNIFF_BYTES)
+    start, end = _id3_size(head) or 0, size
+    if container in ("mp3", "flac"):
+        if end - start >= 128:
+            f.seek(end - 128)
+            if f.read(3) == b"TAG":
+                end -= 128
+        if container == "mp3" and end - start >= 32:
+            f.seek(end - 32)
+            footer = f.read(32)
+            if footer[:8] == b"APETAGEX":
+                tag_size, flags = struct.unpack("<I", footer[12:16])[0], struct.unpack("<I", footer[20:24])[0]
+                end -= tag_size + (32 if flags & 0x80000000 else 0)
+        if container == "flac":
+            pos = start + 4
+            while True:  # the metadata blocks (tags, pictures, padding) come before the frames
+                f.seek(pos)
+                block = f.read(4)
+                if len(block) < 4:
+                    return []
+                pos += 4 + int.from_bytes(block[1:4], "big")
+                if block[0] & 0x80:
+                    break
+            start = pos
+        return [(start, end)] if start < end else []
+    ranges = []
+    pos = 12 if container == "wav" else 0
+    while pos + 8 <= size:
+        f.seek(pos)
+        box = f.read(16)
+        if container == "wav":
+            kind, length, body = box[:4], struct.unpack("<I", box[4:8])[0], pos + 8
+            if kind == b"data":
+                ranges.append((body, size if length == 0xFFFFFFFF else min(size, body + length)))
+            pos = body + length + (length & 1)
+            continue
+        length, kind, body = struct.unpack(">I", box[:4])[0], box[4:8], pos + 8
+        if length == 1 and len(box) >= 16:
+            length, body = struct.unpack(">Q", box[8:16])[0], pos + 16
+        elif length == 0:
+            length = size - pos
+        if length < 8:
+            return []
+        if kind == b"mdat":
+            ranges.append((body, min(size, pos + length)))
+        pos += length
+    return ranges
+
+
+def _ogg_audio_digest(f: BinaryIO) -> str | None:
+    """A digest of an Ogg stream's audio packets (the header packets, tags among them, left out)."""
+    audio = hashlib.sha256(b"ogg")
+    f.seek(0)
+    packets, skip = 0, None
+    while header := f.read(27):
+        if len(header) < 27 or header[:4] != b"OggS":
+            return None
+        table = f.read(header[26])
+        data = f.read(sum(table))
+        if len(table) < header[26] or len(data) < sum(table):
+            return None
+        if skip is None:
+            skip = 3 if data[:7] == b"\x01vorbis" else 2 if data[:8] == b"OpusHead" else 0
+            if not skip:
+                return None
+        offset = 0
+        for lace in table:
+            if packets >= skip:
+                audio.update(data[offset:offset + lace])
+            offset += lace
+            if lace < 255:
+                packets += 1
+    return audio.hexdigest() if packets > (skip or 0) else None
+
+
+def content_hashes(path: str | Path, container: str) -> tuple[str, str | None]:
+    """(sha256 of the file, sha256 of its audio alone) in one read: the second is the same when
+    only the tags changed, so a file both retagged and renamed can still be recognised. None
+    when the audio cannot be told apart from the rest."""
+    full = hashlib.sha256()
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            ranges = [] if container == "ogg" else _audio_ranges(f, size, container)
+        except (struct.error, ValueError, IndexError, OverflowError):
+            ranges = []
+        audio = hashlib.sha256(container.encode()) if ranges else None
+        f.seek(0)
+        pos = 0
+        while block := f.read(_BLOCK):
+            full.update(block)
+            if audio is not None:
+                view = memoryview(block)
+                for lo, hi in ranges:
+                    a, b = max(lo, pos), min(hi, pos + len(block))
+                    if a < b:
+                        audio.update(view[a - pos:b - pos])
+            pos += len(block)
+        if container == "ogg":
+            return full.hexdigest(), _ogg_audio_digest(f)
+    return full.hexdigest(), audio.hexdigest() if audio is not None else None
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

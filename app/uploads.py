@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
@@ -77,7 +78,8 @@ async def read_audio_form(
                 if size == 0:
                     temp.unlink(missing_ok=True)
                     raise InvalidInput("The file is empty", details={"fields": {"file": "is empty"}})
-                form.files.append(Upload(temp, size, sha, Path(part.filename).name[:255]))
+                # aiohttp's own client percent-encodes the name; browsers and curl send it as is.
+                form.files.append(Upload(temp, size, sha, Path(unquote(part.filename)).name[:255]))
             elif part.name:
                 form.fields[part.name] = await _field_text(part)
     except BaseException:
@@ -90,6 +92,9 @@ async def read_json_audio(request: web.Request, media: MediaStore, max_bytes: in
     """A JSON body carrying a small file as base64 in `file_base64` (bodies are capped at 1 MiB)."""
     body = await json_body(request)
     encoded = body.get("file_base64")
+    filename = body.get("filename")
+    if filename is not None and not isinstance(filename, str):
+        raise InvalidInput(details={"fields": {"filename": "must be a string"}})
     if not isinstance(encoded, str) or not encoded:
         raise InvalidInput(details={"fields": {"file_base64": "a base64-encoded audio file is required"}})
     try:
@@ -107,7 +112,7 @@ async def read_json_audio(request: web.Request, media: MediaStore, max_bytes: in
     if size == 0:
         temp.unlink(missing_ok=True)
         raise InvalidInput("The file is empty", details={"fields": {"file_base64": "is empty"}})
-    return UploadForm([Upload(temp, size, sha, str(body.get("filename") or "upload"))],
+    return UploadForm([Upload(temp, size, sha, (filename or "")[:255])],
                       {k: v for k, v in body.items() if k not in ("file_base64", "filename")})
 
 

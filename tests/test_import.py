@@ -115,7 +115,7 @@ def test_import_command_line(database_url, tmp_path, audio_dir):
     out = subprocess.run([sys.executable, "-m", "app", "import", str(tmp_path / "music")], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "imported 4, updated 0, removed 0, duplicates 0, unchanged 0, failed 2" in out.stdout
+    assert "imported 4, updated 0, moved 0, removed 0, duplicates 0, unchanged 0, failed 2" in out.stdout
     assert "notes.mp3: not a playable audio file" in out.stdout
     missing = subprocess.run([sys.executable, "-m", "app", "import", str(tmp_path / "nope")], cwd=ROOT,
                              env=env, capture_output=True, text=True, timeout=60)

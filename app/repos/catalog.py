@@ -239,7 +239,8 @@ class CatalogRepo:
     async def update_song(self, tx: Tx, song_id: int, changes: dict[str, Any]) -> None:
         allowed = {"title", "artist_id", "album_id", "track_number", "disc_number", "genre",
                    "year", "explicit", "cover_image_id", "file_path", "size", "sha256",
-                   "source_mtime", "duration_ms", "bitrate", "sample_rate", "codec", "mime_type"}
+                   "source_mtime", "duration_ms", "bitrate", "sample_rate", "codec", "mime_type",
+                   "audio_sha256"}
         sets = [f"{k} = %s" for k in changes if k in allowed]
         params = [v for k, v in changes.items() if k in allowed]
         if sets:
@@ -280,6 +281,84 @@ class CatalogRepo:
 
     async def delete_song_tx(self, tx: Tx, song_id: int) -> None:
         await tx.execute("DELETE FROM songs WHERE id = %s", (song_id,))
+
+    async def song_refs(self, tx: Tx, song_id: int) -> dict[str, Any] | None:
+        """A song's artist, album and featured artists, the row locked for an update in `tx`."""
+        row = await tx.fetchone(
+            "SELECT id, artist_id, album_id FROM songs WHERE id = %s FOR UPDATE", (song_id,)
+        )
+        if row is None:
+            return None
+        featured = await tx.fetchall(
+            "SELECT artist_id FROM song_artists WHERE song_id = %s", (song_id,)
+        )
+        return {**row, "featured": [int(r["artist_id"]) for r in featured]}
+
+    async def merge_into(self, tx: Tx, entity: str, keep_id: int, new_id: int) -> dict[str, Any] | None:
+        """Give album or artist `keep_id` (left empty) the name and everything of `new_id`, then
+        delete `new_id`. None, changing nothing, when `keep_id` is not empty or either is gone.
+        Returns the songs, albums and artists whose shown data changed."""
+        table = {"album": "albums", "artist": "artists"}[entity]
+        rows = await tx.fetchall(
+            f"SELECT * FROM {table} WHERE id IN (%s, %s) ORDER BY id FOR UPDATE", (keep_id, new_id)
+        )
+        new = next((r for r in rows if r["id"] == new_id), None)
+        if len(rows) != 2 or new is None:
+            return None
+        if entity == "album":
+            if await tx.fetchone("SELECT id FROM songs WHERE album_id = %s LIMIT 1", (keep_id,)):
+                return None
+            songs = await tx.fetchall("SELECT id FROM songs WHERE album_id = %s", (new_id,))
+            await tx.execute("UPDATE songs SET album_id = %s WHERE album_id = %s", (keep_id, new_id))
+            await tx.execute("DELETE FROM albums WHERE id = %s", (new_id,))
+            await tx.execute(
+                "UPDATE albums SET title = %s, title_canon = %s, artist_id = %s, album_type = %s,"
+                " year = COALESCE(%s, year), genre = COALESCE(%s, genre),"
+                " cover_image_id = COALESCE(cover_image_id, %s) WHERE id = %s",
+                (new["title"], new["title_canon"], new["artist_id"], new["album_type"], new["year"],
+                 new["genre"], new["cover_image_id"], keep_id),
+            )
+            return {"songs": [int(r["id"]) for r in songs], "albums": [],
+                    "artists": [int(new["artist_id"])]}
+        for sql in ("SELECT id FROM songs WHERE artist_id = %s LIMIT 1",
+                    "SELECT id FROM albums WHERE artist_id = %s LIMIT 1",
+                    "SELECT song_id FROM song_artists WHERE artist_id = %s LIMIT 1"):
+            if await tx.fetchone(sql, (keep_id,)):
+                return None
+        songs = await tx.fetchall(
+            "SELECT id FROM songs WHERE artist_id = %s UNION"
+            " SELECT song_id FROM song_artists WHERE artist_id = %s", (new_id, new_id)
+        )
+        albums = await tx.fetchall("SELECT id FROM albums WHERE artist_id = %s", (new_id,))
+        await tx.execute("UPDATE songs SET artist_id = %s WHERE artist_id = %s", (keep_id, new_id))
+        await tx.execute("UPDATE albums SET artist_id = %s WHERE artist_id = %s", (keep_id, new_id))
+        await tx.execute("UPDATE song_artists SET artist_id = %s WHERE artist_id = %s", (keep_id, new_id))
+        await tx.execute("DELETE FROM artists WHERE id = %s", (new_id,))
+        await tx.execute(
+            "UPDATE artists SET name = %s, name_canon = %s, bio = COALESCE(bio, %s),"
+            " image_id = COALESCE(image_id, %s) WHERE id = %s",
+            (new["name"], new["name_canon"], new["bio"], new["image_id"], keep_id),
+        )
+        return {"songs": [int(r["id"]) for r in songs], "albums": [int(r["id"]) for r in albums],
+                "artists": []}
+
+    async def playlists_with(self, tx: Tx, song_ids: Sequence[int]) -> list[int]:
+        """The playlists holding any of these songs (their song count changes when they go)."""
+        if not song_ids:
+            return []
+        marks = ", ".join(["%s"] * len(song_ids))
+        rows = await tx.fetchall(
+            f"SELECT DISTINCT playlist_id FROM playlist_songs WHERE song_id IN ({marks})"
+            f" ORDER BY playlist_id", tuple(song_ids),
+        )
+        return [int(r["playlist_id"]) for r in rows]
+
+    async def move_song_file(self, tx: Tx, song_id: int, file_path: str, mtime: float) -> None:
+        """An in-place file found at a new path (same content): the song follows it."""
+        await tx.execute(
+            "UPDATE songs SET file_path = %s, source_mtime = %s WHERE id = %s",
+            (file_path, mtime, song_id),
+        )
 
     async def songs(
         self, filters: dict[str, Any], limit: int, offset: int, order: str = "newest"
@@ -331,6 +410,9 @@ class CatalogRepo:
 
     async def in_place_files(self) -> dict[str, Row]:
         rows = await self.db.fetchall(
-            "SELECT id, file_path, size, source_mtime, sha256 FROM songs WHERE in_place = 1"
+            "SELECT s.id, s.file_path, s.size, s.source_mtime, s.sha256, s.audio_sha256, s.title,"
+            " s.track_number, s.disc_number, ar.name AS artist_name, al.title AS album_title"
+            " FROM songs s JOIN artists ar ON ar.id = s.artist_id"
+            " LEFT JOIN albums al ON al.id = s.album_id WHERE s.in_place = 1"
         )
         return {r["file_path"]: r for r in rows}

@@ -429,7 +429,8 @@ async def _ingest_one(request: web.Request, item: Received, who: Actor) -> dict[
         return {**result, "outcome": "refused", "status": error.status, "message": error.message}
     upload = item.upload
     try:
-        song = await request.app[keys.INGEST].upload(upload.temp, upload.size, upload.sha256, {}, who)
+        song = await request.app[keys.INGEST].upload(upload.temp, upload.size, upload.sha256, {}, who,
+                                                     filename=upload.filename)
     except Conflict as exc:
         existing_id = (exc.details or {}).get("existing_id")
         existing = None

@@ -57,8 +57,9 @@ async def get_song(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/song", name="api_song_create", auth="admin", status=201,
-             summary="Upload a song (multipart `file` + optional fields, or JSON with file_base64)",
-             body=obj(file_base64=STR, **SONG_FIELDS))
+             summary="Upload a song (multipart `file` + optional fields, or JSON with file_base64"
+                     " and filename); an untagged file is titled from its file name",
+             body=obj(file_base64=STR, filename=STR, **SONG_FIELDS))
 async def create_song(request: web.Request) -> web.Response:
     who = actor(request)
     app = request.app
@@ -71,7 +72,8 @@ async def create_song(request: web.Request) -> web.Response:
     except BaseException:
         form.discard()
         raise
-    song = await app[keys.INGEST].upload(upload.temp, upload.size, upload.sha256, overrides, who)
+    song = await app[keys.INGEST].upload(upload.temp, upload.size, upload.sha256, overrides, who,
+                                         filename=upload.filename)
     return web.json_response(song, status=201)
 
 

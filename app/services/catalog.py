@@ -237,6 +237,11 @@ class CatalogService:
         return await self.repo.counts()
 
     # writes ------------------------------------------------------------------------------
+    async def after_write(self, *keys: str) -> None:
+        """After a catalogue write committed elsewhere (uploads, the command line's import):
+        the same publishing and cache invalidation as this service's own writes."""
+        await self._after_write(*keys)
+
     async def _after_write(self, *keys: str) -> None:
         """After commit: publish the events now, drop the entries named and every list."""
         outbox.notify()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pymysql
 
 from app import events, images
 from app.db import Database, Tx
-from app.errors import Conflict, InvalidInput, UnsupportedMediaType
+from app.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
 from app.media import AudioInfo, BadAudio, MediaStore, UnsupportedAudio, probe
 from app.repos.catalog import CatalogRepo
 from app.services.catalog import Actor, CatalogService
@@ -31,6 +32,8 @@ class Batch:
     images: dict[str, int | None] = field(default_factory=dict)
     covered: set[int] = field(default_factory=set)
     events: list[events.Event] = field(default_factory=list)
+    created: list[tuple[str, int]] = field(default_factory=list)  # artists, albums made in it
+    retagged: list[tuple[str, int, int]] = field(default_factory=list)  # (entity, from, to)
 
     def carry(self) -> Batch:
         """A batch for the next transaction, knowing what this one committed."""
@@ -47,8 +50,9 @@ class Prepared:
     size: int
     in_place: bool = False
     source_mtime: float | None = None
-    folder_cover: bytes | None = None
     cover_image: tuple[str, int, int] | None = None  # made already: (sha256, width, height)
+    source_name: str | None = None  # the file's original name (an upload's, an imported file's)
+    audio_sha256: str | None = None  # the audio alone, tags left out (media.content_hashes)
 
 
 class IngestService:
@@ -159,14 +163,13 @@ class IngestService:
             batch.images[key] = image_id
         return image_id
 
-    async def _insert(
-        self, tx: Tx, prepared: Prepared, overrides: dict[str, Any], actor: Actor | None,
-        batch: Batch | None = None,
-    ) -> tuple[int, list[str]]:
-        """Insert one song in `tx`. With a `batch` (folder import), artists, albums and covers
-        already seen are not looked up again and events are collected for one insert."""
+    async def _resolve(
+        self, tx: Tx, prepared: Prepared, overrides: dict[str, Any], batch: Batch | None,
+        created: list[tuple[str, int]],
+    ) -> tuple[dict[str, Any], list[int]]:
+        """The song's columns from its file's tags (artist, album, cover found or created in `tx`)
+        and its featured artists' ids."""
         info = prepared.info
-        created: list[tuple[str, int]] = []
         artist_id = overrides.get("artist_id")
         if artist_id is None:
             artist_id = await self._artist(tx, info.artist or UNKNOWN_ARTIST, batch, created)
@@ -179,7 +182,7 @@ class IngestService:
                 album_artist_id = await self._artist(tx, info.album_artist, batch, created)
             album_id = await self._album(tx, info, album_artist_id, year, genre, batch, created)
         cover_image_id = None
-        cover = info.cover or prepared.folder_cover
+        cover = info.cover
         if prepared.cover_image is not None:
             sha, width, height = prepared.cover_image
             if batch is not None and sha in batch.images:
@@ -197,11 +200,13 @@ class IngestService:
         featured_ids = []
         for name in info.featured:
             fid = await self._artist(tx, name, batch, created)
-            if fid != artist_id:
+            if fid != artist_id and fid not in featured_ids:
                 featured_ids.append(fid)
         explicit = overrides.get("explicit")
-        song_id = await self.repo.insert_song(tx, {
-            "title": overrides.get("title") or info.title or _title_from_path(prepared.file_path),
+        name = prepared.file_path if prepared.source_name is None else prepared.source_name
+        title = overrides.get("title") or info.title or title_from_filename(name) or "Untitled"
+        return {
+            "title": title,
             "artist_id": artist_id,
             "album_id": album_id,
             "track_number": overrides.get("track_number", info.track_number),
@@ -213,6 +218,7 @@ class IngestService:
             "mime_type": info.mime_type,
             "size": prepared.size,
             "sha256": prepared.sha256,
+            "audio_sha256": prepared.audio_sha256,
             "file_path": prepared.file_path,
             "in_place": int(prepared.in_place),
             "source_mtime": prepared.source_mtime,
@@ -220,7 +226,27 @@ class IngestService:
             "year": year,
             "explicit": int(info.explicit if explicit is None else explicit),
             "cover_image_id": cover_image_id if cover_image_id and not album_id else None,
-        })
+        }, featured_ids
+
+    @staticmethod
+    async def _emit(tx: Tx, found: list[events.Event], batch: Batch | None) -> None:
+        """Record events now, or with the batch's one insert when there is a batch."""
+        if batch is not None:
+            batch.events.extend(found)
+        else:
+            await events.emit_many(tx, found)
+
+    async def _insert(
+        self, tx: Tx, prepared: Prepared, overrides: dict[str, Any], actor: Actor | None,
+        batch: Batch | None = None,
+    ) -> tuple[int, list[str]]:
+        """Insert one song in `tx`. With a `batch` (folder import), artists, albums and covers
+        already seen are not looked up again and events are collected for one insert."""
+        created: list[tuple[str, int]] = []
+        fields, featured_ids = await self._resolve(tx, prepared, overrides, batch, created)
+        song_id = await self.repo.insert_song(tx, fields)
+        if batch is not None:
+            batch.created.extend(created)
         if featured_ids:
             await self.repo.set_featured(tx, song_id, featured_ids)
         found: list[events.Event] = [events.CatalogChanged(entity, entity_id, "upserted")
@@ -230,21 +256,72 @@ class IngestService:
             found.append(events.AdminAction(
                 actor_id=actor.user_id, actor_username=actor.username, action="song.uploaded",
                 target_type="song", target_id=song_id,
-                summary=f"uploaded {info.title or prepared.file_path}",
+                summary=f"uploaded {fields['title']}",
                 details={"sha256": prepared.sha256, "size": prepared.size},
             ))
-        if batch is not None:
-            batch.events.extend(found)
-        else:
-            await events.emit_many(tx, found)
+        await self._emit(tx, found, batch)
+        artist_id, album_id = fields["artist_id"], fields["album_id"]
         keys = [f"artist:{artist_id}", f"album:{album_id}"] + [f"artist:{f}" for f in featured_ids]
         return song_id, keys
 
+    async def insert_from_file(self, tx: Tx, prepared: Prepared, batch: Batch) -> tuple[int, list[str]]:
+        """A new song from an imported file, in the import's transaction `tx`."""
+        return await self._insert(tx, prepared, {}, None, batch)
+
+    async def update_from_file(self, tx: Tx, song_id: int, prepared: Prepared, batch: Batch) -> list[str]:
+        """A changed file (new content or tags at the same place): its song keeps its id, so
+        likes, playlist entries, history and plays stay with it; the tags, hash, size and
+        duration are the file's, artist and album found again from the tags. Returns the cache
+        keys to drop; the event is `catalog.song.upserted`."""
+        before = await self.repo.song_refs(tx, song_id)
+        if before is None:
+            raise NotFound("No such song")
+        created: list[tuple[str, int]] = []
+        fields, featured_ids = await self._resolve(tx, prepared, {}, batch, created)
+        fields.pop("in_place")
+        await self.repo.update_song(tx, song_id, fields)
+        await self.repo.set_featured(tx, song_id, featured_ids)
+        batch.created.extend(created)
+        for entity, key in (("album", "album_id"), ("artist", "artist_id")):
+            if before[key] and fields[key] != before[key]:
+                batch.retagged.append((entity, int(before[key]), int(fields[key] or 0)))
+        found: list[events.Event] = [events.CatalogChanged(entity, entity_id, "upserted")
+                                     for entity, entity_id in created]
+        found.append(events.CatalogChanged("song", song_id, "upserted"))
+        await self._emit(tx, found, batch)
+        artists = {before["artist_id"], fields["artist_id"], *before["featured"], *featured_ids}
+        albums = {before["album_id"], fields["album_id"]} - {None}
+        return ([f"song:{song_id}"] + [f"artist:{a}" for a in sorted(artists)]
+                + [f"album:{a}" for a in sorted(albums)])
+
+    async def keep_renamed(self, tx: Tx, entity: str, keep_id: int, new_id: int) -> list[str] | None:
+        """An album or artist renamed in the tags of all its songs: a rescan made a new one for
+        them and left the old one empty. The old one takes the new one's name (and place) and
+        its songs back, so what listeners saved or followed, its picture and text stay; the new
+        one goes. None (nothing done) unless the old one is empty and the new one was made for
+        them. Returns the cache keys to drop."""
+        merged = await self.repo.merge_into(tx, entity, keep_id, new_id)
+        if merged is None:
+            return None
+        found: list[events.Event] = [events.CatalogChanged(entity, new_id, "deleted"),
+                                     events.CatalogChanged(entity, keep_id, "upserted")]
+        found += [events.CatalogChanged("song", song_id, "upserted") for song_id in merged["songs"]]
+        found += [events.CatalogChanged("album", album_id, "upserted") for album_id in merged["albums"]]
+        await events.emit_many(tx, found)
+        return ([f"{entity}:{keep_id}", f"{entity}:{new_id}"] + [f"song:{i}" for i in merged["songs"]]
+                + [f"album:{i}" for i in merged["albums"]] + [f"artist:{i}" for i in merged["artists"]])
+
+    async def relocate(self, tx: Tx, song_id: int, file_path: str, mtime: float) -> None:
+        """An in-place song's file, same content, at a new path (moved, renamed) or touched."""
+        await self.repo.move_song_file(tx, song_id, file_path, mtime)
+
     async def upload(
-        self, temp: Path, size: int, sha256: str, overrides: dict[str, Any], actor: Actor
+        self, temp: Path, size: int, sha256: str, overrides: dict[str, Any], actor: Actor,
+        filename: str | None = None,
     ) -> dict[str, Any]:
-        """An uploaded file, already on disk in a temporary place: probe, store, add. The
-        temporary file is always removed; nothing is stored on refusal."""
+        """An uploaded file, already on disk in a temporary place: probe, store, add (an
+        untagged file is titled from `filename`, the client's name for it). The temporary file
+        is always removed; nothing is stored on refusal."""
         stored_rel = None
         try:
             info = await self.probe(temp)
@@ -257,14 +334,14 @@ class IngestService:
                 None, self.media.adopt, temp, sha256, info.ext
             )
             stored_rel = stored.rel_path
-            prepared = Prepared(info, stored.rel_path, sha256, size)
+            prepared = Prepared(info, stored.rel_path, sha256, size, source_name=filename)
             song_id, keys = await self.add_song(prepared, overrides, actor)
         except BaseException:
             temp.unlink(missing_ok=True)  # noqa: ASYNC240 - one unlink, not worth a thread hop
             if stored_rel is not None and await self.repo.song_by_sha(sha256) is None:
                 self.media.remove(stored_rel)
             raise
-        await self.catalog._after_write(f"song:{song_id}", *keys)
+        await self.catalog.after_write(f"song:{song_id}", *keys)
         return await self.catalog.song(song_id)
 
     async def _check_ids(self, overrides: dict[str, Any]) -> None:
@@ -282,6 +359,22 @@ class IngestService:
                 log.warning("could not remove stored file %s", file_path)
 
 
-def _title_from_path(path: str) -> str:
-    stem = Path(path).stem
-    return stem.split(" ", 1)[1] if stem[:2].isdigit() and " " in stem else stem
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_TRACK_PREFIX = re.compile(r"\d{1,3}(?:\s*[-.]\s*|\s+)(?=\S)")
+
+
+def title_from_filename(name: str | None) -> str | None:
+    """A title from a file name, for a file without a title tag: the last path part (either
+    slash), without its extension and a leading track number ("03 - Song.mp3" → "Song");
+    control characters and unencodable text removed, capped. None when nothing is left."""
+    if not name:
+        return None
+    text = name.encode("utf-8", "replace").decode("utf-8")
+    text = re.split(r"[\\/]", text)[-1]
+    stem, dot, ext = text.rpartition(".")
+    if dot and stem.strip() and 1 <= len(ext) <= 5 and ext.isalnum():
+        text = stem
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    bare = _TRACK_PREFIX.sub("", text, count=1) if _TRACK_PREFIX.match(text) else text
+    text = bare or text
+    return text[:500].strip() or None
