@@ -366,6 +366,18 @@ function beaconListen() {
   if (navigator.sendBeacon("/api/stream/play", form)) listen.sentMs = body.played_ms;
 }
 
+async function report(body, attempt = 0) {
+  try {
+    await api("POST", "/api/stream/play", body);
+    document.dispatchEvent(new CustomEvent("sonora:played", { detail: body }));
+  } catch (err) {
+    // Same play_id on every retry: the server counts it once. 4xx other than 429 will not heal.
+    const status = err.status || 0;
+    if (attempt + 1 >= REPORT_RETRIES || (status >= 400 && status < 500 && status !== 429)) return;
+    setTimeout(() => report(body, attempt + 1), Math.min(30_000, 1000 * 2 ** attempt));
+  }
+}
+
 // ------------------------------------------------------------------ likes
 
 async function refreshLiked(id) {
