@@ -73,7 +73,7 @@ class Config:
     open_registration: bool = setting(True, "Whether anyone may register at /register", _bool)
     bcrypt_rounds: int = setting(12, "bcrypt cost factor (tests may lower it)", int)
     trusted_proxies: tuple[str, ...] = setting(
-        (), "Comma-separated peer addresses whose X-Forwarded-For is trusted", _list
+        (), "Comma-separated peer addresses whose X-Forwarded-For, -Proto and -Host are trusted", _list
     )
     access_token_ttl: int = setting(900, "Lifetime of an access token, in seconds", int)
     refresh_token_ttl: int = setting(

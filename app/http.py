@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from app import keys
 from app.errors import BadRequest, Forbidden, InvalidInput, InvalidJson, Unauthenticated
@@ -107,6 +109,29 @@ def client_ip(request: web.Request) -> str:
         if not _in(hop, trusted):
             return hop
     return peer
+
+
+def public_origin(request: web.Request) -> URL:
+    """The scheme and host the client used: the request's own, or X-Forwarded-Proto and
+    X-Forwarded-Host when the peer is a trusted proxy (their first, client-side value)."""
+    scheme, host = request.scheme, request.host
+    trusted = request.app[keys.CONFIG].trusted_proxies
+    if trusted and _in(request.remote or "", trusted):
+        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        if proto in ("http", "https"):
+            scheme = proto
+        forwarded = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+        if forwarded and _HOST.fullmatch(forwarded):
+            host = forwarded
+    if not _HOST.fullmatch(host):  # a Host header no URL can carry: the address that was reached
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        address, port = (sockname[0], sockname[1]) if sockname else ("127.0.0.1", None)
+        host = f"[{address}]:{port}" if ":" in address else f"{address}:{port}" if port else address
+    return URL.build(scheme=scheme, authority=host)
+
+
+# A host name or IPv4 address, or a bracketed IPv6 one, with an optional port.
+_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 
 
 def _in(address: str, networks: tuple[str, ...]) -> bool:

@@ -40,6 +40,8 @@ VIA_COOKIE = web.RequestKey("via_cookie", bool)
 COOKIES_SET = web.RequestKey("cookies_set", bool)
 CLEAR_COOKIES = web.RequestKey("clear_cookies", bool)
 REFRESHED = web.RequestKey["TokenPair"]("refreshed")
+# Who the access log names when no principal is set (a signed stream URL's user).
+LOG_USER = web.RequestKey("log_user", int)
 CACHE = web.AppKey["Cache"]("cache")
 CATALOG = web.AppKey["CatalogService"]("catalog")
 INGEST = web.AppKey["IngestService"]("ingest")

@@ -70,13 +70,14 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
     finally:
         if access_log.isEnabledFor(logging.INFO):
             principal = request.get(keys.PRINCIPAL)
+            user = principal.user_id if principal else request.get(keys.LOG_USER, "-")
             path = request.path
             if path.startswith("/s/"):
                 path = "/s/…"  # a share link's token is a credential: never logged
             ACCESS_LINES.add(
                 f"{request.method} {path} {status} "
                 f"{(time.perf_counter() - started) * 1000:.2f}ms "
-                f"user={principal.user_id if principal else '-'}"
+                f"user={user}"
             )
 
 
@@ -174,6 +175,9 @@ async def security_headers_middleware(
         response = web.Response(status=exc.status, headers=exc.headers, body=exc.body)
     _session_cookies(request, response)
     _secure(response)
+    if request.path.startswith("/static/js/") and not response.prepared:
+        # Modules go by one unversioned URL each (templates/base.html): revalidated, never stale.
+        response.headers.setdefault("Cache-Control", "no-cache")
     return response
 
 

@@ -13,7 +13,7 @@ from markupsafe import escape
 from test_pages import XSS_NAMES, login_as
 from yarl import URL
 
-from app import images
+from app import images, keys
 from app.routes.pages import duration, image_size
 
 COVER = images.placeholder_cover("catalog pages", 300)
@@ -85,8 +85,34 @@ async def test_artist_page_shows_top_songs_and_discography(client, member, album
     assert "?size=64" in text  # small thumbnails in track rows
 
 
+def popular_ids(page: str) -> list[int]:
+    section = re.search(r'<section class="shelf" aria-labelledby="shelf-popular">(.*?)</section>', page, re.S)
+    found = re.findall(r'data-song-id="(\d+)"', section.group(1)) if section else []
+    return [int(i) for i in dict.fromkeys(found)]  # a row names its song twice (row and button)
+
+
+async def test_home_popular_songs_are_played_ones_and_hidden_when_none(client, member, album_songs):
+    await login_as(client, member)
+    db, cache = client.app[keys.DB], client.app[keys.CACHE]
+    # Nobody played anything (this test owns the counts while it runs): no section at all.
+    await db.execute("UPDATE songs SET play_count = 0 WHERE play_count > 0")
+    await cache.bump("songs")
+    text = await (await client.get("/")).text()
+    assert "Popular songs" not in text and popular_ids(text) == []
+    assert "New releases" in text
+    # One song played: it is the only one listed.
+    played = album_songs[1]
+    await db.execute("UPDATE songs SET play_count = 3 WHERE id = %s", (played["id"],))
+    await cache.bump("songs")
+    text = await (await client.get("/")).text()
+    assert "Popular songs" in text
+    assert popular_ids(text) == [played["id"]]
+
+
 async def test_home_shows_new_releases_popular_and_genres(client, member, album_songs):
     await login_as(client, member)
+    await client.app[keys.DB].execute("UPDATE songs SET play_count = 1 WHERE id = %s", (album_songs[0]["id"],))
+    await client.app[keys.CACHE].bump("songs")
     text = await (await client.get("/")).text()
     for heading in ("Recently played", "New releases", "Popular songs", "Browse by genre"):
         assert heading in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import random
 import secrets
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 from backbone_support import eventually
 from conftest import AMQP_URL, Account, make_admin, make_audio, make_config, register, unique
 from tcpproxy import TcpProxy
+from test_pages import form_token, login_as
 
 from app import keys
 from app.main import create_app
@@ -234,3 +236,76 @@ async def test_worker_killed_mid_stream_counts_exactly_after_restart(
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0, log.read_text()
+
+
+async def test_repeated_reports_of_a_listen_update_its_time_and_count_once(local, audio_dir):
+    """Players report a listen at the threshold and again as it goes on (the end, a skip, leaving
+    the page): hundreds of such reports, shuffled and concurrent, converge to one count per
+    play_id and the longest time reported for each."""
+    client, admin = local
+    listener = await register(client)
+    song = await upload_song(client, admin, audio_dir, seconds=40.0)  # counts from 20 s
+    other = await upload_song(client, admin, audio_dir, seconds=40.0)
+    rng = random.Random(10)
+    finals = {f"listen-{n}": rng.randrange(20_000, 600_000) for n in range(60)}
+    reports = []
+    for play_id, final in finals.items():
+        reports.append(play(song["id"], rng.randrange(0, 20_000), play_id))  # below: not counted
+        steps = sorted(rng.randrange(20_000, final + 1) for _ in range(3))
+        reports += [play(song["id"], ms, play_id) for ms in (*steps, final, final)]
+    rng.shuffle(reports)
+    replies = await asyncio.gather(*(
+        client.post("/api/stream/play", json=body, headers=listener.headers) for body in reports
+    ))
+    assert len(reports) == 360 and {r.status for r in replies} == {202}
+    # A play_id already used for one song, reported for another: the first song keeps its play.
+    reused = "listen-0"
+    resp = await client.post("/api/stream/play", json=play(other["id"], 900_000, reused), headers=listener.headers)
+    assert resp.status == 202
+    expected_ms = sum(finals.values())
+
+    async def converged() -> bool:
+        stats = await (await client.get("/api/stream/stats", headers=listener.headers)).json()
+        return stats["plays"] == 60 and stats["listened_ms"] == expected_ms
+
+    await eventually(converged, timeout=30)
+    await asyncio.sleep(0.3)  # nothing late changes it
+    stats = await (await client.get("/api/stream/stats", headers=listener.headers)).json()
+    assert (stats["plays"], stats["listened_ms"]) == (60, expected_ms)
+    assert await play_count(client, song["id"]) == 60
+    assert await play_count(client, other["id"]) == 0
+    history = await (await client.get("/api/stream/history?limit=100", headers=listener.headers)).json()
+    assert history["total"] == 60
+    assert {h["play_id"]: h["played_ms"] for h in history["items"]} == finals
+    assert {h["song"]["id"] for h in history["items"]} == {song["id"]}
+
+
+async def test_a_beacon_report_is_a_form_with_the_csrf_token(local, audio_dir):
+    """navigator.sendBeacon cannot set headers: the page's report comes as a form with the
+    session cookie and a csrf_token field; without the token it is refused and changes nothing."""
+    client, admin = local
+    song = await upload_song(client, admin, audio_dir, seconds=40.0)
+    member = await register(client)
+    await login_as(client, member)
+    token = await form_token(client, "/me")
+    fields = {"song_id": str(song["id"]), "played_ms": "25000", "play_id": "beacon-1"}
+    resp = await client.post("/api/stream/play", data=fields)
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "forbidden"
+    for bad in ({"song_id": "x"}, {"played_ms": "-5"}, {"played_ms": "١٢"}, {"play_id": ""}):
+        resp = await client.post("/api/stream/play", data={**fields, **bad, "csrf_token": token})
+        assert resp.status == 422, bad
+        assert (await resp.json())["error"]["code"] == "invalid_input"
+    await asyncio.sleep(0.3)
+    assert await play_count(client, song["id"]) == 0
+    resp = await client.post("/api/stream/play", data={**fields, "csrf_token": token})
+    assert resp.status == 202 and await resp.json() == {"counted": True}
+    # The same listen, later (the page was left): its time grows, its count does not.
+    resp = await client.post("/api/stream/play", data={**fields, "played_ms": "41000", "csrf_token": token})
+    assert resp.status == 202
+
+    async def recorded() -> bool:
+        stats = await (await client.get("/api/stream/stats")).json()
+        return stats["plays"] == 1 and stats["listened_ms"] == 41_000
+
+    await eventually(recorded)
+    assert await play_count(client, song["id"]) == 1

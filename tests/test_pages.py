@@ -348,3 +348,22 @@ async def test_static_assets_are_served(client):
     for asset in re.findall(r'(?:href|src)="(/static/[^"]+)"', page):
         resp = await client.get(html.unescape(asset))
         assert resp.status == 200, asset
+
+
+async def test_modules_go_by_one_plain_url_and_are_revalidated(client, member):
+    """A module loaded by two URLs runs twice (two uploads per click): pages name each module by
+    the URL its imports use (`./app.js`), and those answers are revalidated rather than cached."""
+    await login_as(client, member)
+    page = await (await client.get("/")).text()
+    modules = re.findall(r'<script type="module" src="([^"]+)"', page)
+    assert "/static/js/app.js" in modules and "/static/js/player.js" in modules
+    assert all("?" not in m for m in modules), modules
+    for path in modules:
+        source = await (await client.get(path)).text()
+        for imported in re.findall(r'from "(\./[^"]+)"', source):
+            assert "?" not in imported and str(URL(path).join(URL(imported))) in modules, (path, imported)
+    resp = await client.get("/static/js/app.js")
+    assert resp.status == 200 and resp.headers["Cache-Control"] == "no-cache"
+    etag = resp.headers["ETag"]
+    again = await client.get("/static/js/app.js", headers={"If-None-Match": etag})
+    assert again.status == 304

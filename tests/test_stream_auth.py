@@ -4,6 +4,7 @@ signed URLs; the per-user stream limit (SPEC §6)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -15,9 +16,11 @@ import pytest
 from aiohttp.test_utils import TestClient
 from conftest import make_audio, make_config, register
 from test_stream import Song, upload_song
+from yarl import URL
 
 from app import keys
 from app.main import create_app
+from app.middlewares import ACCESS_LINES
 from app.web_session import ACCESS_COOKIE
 
 
@@ -41,8 +44,11 @@ async def signed_url(client: TestClient, song: Song, headers: dict[str, str] | N
     assert resp.status == 200
     body = await resp.json()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["expires_at"])
-    assert body["url"].startswith(f"/api/stream/{song.id}?")
-    return str(body["url"])
+    # Absolute, on the address the client reached (players get the URL alone).
+    origin = str(client.make_url("/")).rstrip("/")
+    assert body["url"].startswith(f"{origin}/api/stream/{song.id}?"), body["url"]
+    url = URL(body["url"])
+    return str(url.relative())
 
 
 def with_param(url: str, **changes: str) -> str:
@@ -153,3 +159,30 @@ async def settled(condition: Callable[[], bool], seconds: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition never held"
         await asyncio.sleep(0.02)
+
+
+async def test_stream_url_honours_a_trusted_proxy_only(aiohttp_client, database_url, tmp_path, audio_dir,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """X-Forwarded-Proto and X-Forwarded-Host name the URL's scheme and host when the peer is in
+    SONORA_TRUSTED_PROXIES, and are ignored from anyone else."""
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "music.example.org"}
+    for trusted, expected in (("127.0.0.1/32", "https://music.example.org"), ("10.9.9.9", None)):
+        client = await aiohttp_client(create_app(make_config(database_url, tmp_path, trusted_proxies=(trusted,))))
+        song = await upload_song(client, make_audio(audio_dir, "mp3", seconds=2.0))
+        resp = await client.get(f"/api/song/{song.id}/stream-url", headers={**song.account.headers, **forwarded})
+        url = URL((await resp.json())["url"])
+        origin = expected or str(client.make_url("/")).rstrip("/")
+        assert str(url.origin()) == origin and url.path == f"/api/stream/{song.id}"
+        # A forged host a URL cannot carry is not taken, even from a trusted proxy.
+        resp = await client.get(f"/api/song/{song.id}/stream-url",
+                                headers={**song.account.headers, "X-Forwarded-Host": "evil.example/x?"})
+        assert URL((await resp.json())["url"]).host == client.make_url("/").host
+        # The signed URL works with no header or cookie, and its user is in the access log.
+        caplog.clear()
+        caplog.set_level(logging.INFO, logger="sonora.access")
+        plain = await client.get(str(url.relative()))
+        assert plain.status == 200 and await plain.read() == song.body
+        ACCESS_LINES.flush()
+        lines = "\n".join(r.getMessage() for r in caplog.records if r.name == "sonora.access").splitlines()
+        assert any(f"GET /api/stream/{song.id} 200" in line and line.endswith(f"user={song.account.id}")
+                   for line in lines), lines

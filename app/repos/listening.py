@@ -19,21 +19,26 @@ class ListeningRepo:
 
     async def record(self, tx: Tx, user_id: int, song_id: int, play_id: str, played_ms: int,
                      played_at: dt.datetime) -> bool:
-        """Append a play and count it; False when this user's play_id was already counted (or the
-        song is gone). The song row is locked first: the plays insert's foreign-key check would
-        otherwise take a shared lock that concurrent counters then deadlock upgrading."""
+        """Append a play and count it; a later report of the same listen (this user's play_id)
+        only raises its listening time to the longest reported, and is never counted again.
+        False when the play was already counted (or the song is gone). The song row is locked
+        first: the plays insert's foreign-key check would otherwise take a shared lock that
+        concurrent counters then deadlock upgrading; it also puts the reports of one listen in
+        a row."""
         if await tx.fetchone("SELECT id FROM songs WHERE id = %s FOR UPDATE", (song_id,)) is None:
             return False
         # Not INSERT IGNORE: it turns the duplicate into a MySQL warning, and warnings are errors
-        # in the tests. ON DUPLICATE KEY with a no-op update reports 0 rows for a duplicate.
-        inserted = await tx.rowcount(
+        # in the tests. ON DUPLICATE KEY reports 1 row for an insert, 2 for a raised time and 0
+        # for a duplicate that changes nothing. A play_id reused for another song keeps its play.
+        affected = await tx.rowcount(
             "INSERT INTO plays (user_id, song_id, play_id, played_ms, played_at)"
-            " VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE id = id",
+            " VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE played_ms ="
+            " IF(song_id = VALUES(song_id), GREATEST(played_ms, VALUES(played_ms)), played_ms)",
             (user_id, song_id, play_id, played_ms, played_at),
         )
-        if inserted:
+        if affected == 1:
             await tx.execute("UPDATE songs SET play_count = play_count + 1 WHERE id = %s", (song_id,))
-        return inserted == 1
+        return affected == 1
 
     async def history(self, user_id: int, limit: int, offset: int) -> tuple[list[Row], int]:
         rows = await self.db.fetchall(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from app import keys
@@ -14,12 +16,31 @@ PERIOD = [{"name": "period", "in": "query", "schema": {"enum": ["day", "week", "
 
 
 @routes.post("/api/stream/play", name="api_play", status=202,
-             summary="Report a play (counted after 30 s or half a shorter song; retries are harmless)",
+             summary="Report a play (counted after 30 s or half a shorter song; retries are harmless;"
+                     " the same play_id again with a larger played_ms updates its listening time)."
+                     " Also accepted as a form (application/x-www-form-urlencoded with csrf_token),"
+                     " as navigator.sendBeacon sends it",
              body=obj(["song_id", "played_ms", "play_id"], song_id=INT, played_ms=INT, play_id=STR))
 async def report_play(request: web.Request) -> web.Response:
     user = require_user(request)
-    counted = await request.app[keys.LISTENING].report(user.user_id, await json_body(request))
+    counted = await request.app[keys.LISTENING].report(user.user_id, await _report_body(request))
     return web.json_response({"counted": counted}, status=202)
+
+
+async def _report_body(request: web.Request) -> dict[str, Any]:
+    """JSON, or the form a page sends with `navigator.sendBeacon` when it is left: a beacon cannot
+    set headers, so its CSRF token is the form's `csrf_token` field (checked by the middleware)."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        return await json_body(request)
+    form = await request.post()
+    body: dict[str, Any] = {"play_id": form.get("play_id")}
+    for name in ("song_id", "played_ms"):
+        value = form.get(name)
+        body[name] = value
+        # ASCII digits only; anything else stays as sent and the service refuses it (422).
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+            body[name] = int(value)
+    return body
 
 
 @routes.get("/api/stream/history", name="api_history", summary="Your listening history, newest first",

@@ -373,11 +373,12 @@ async def home(request: web.Request) -> web.Response:
     catalog = request.app[keys.CATALOG]
     albums, _ = await catalog.albums({}, HOME_ALBUMS, 0, "newest")
     songs, _ = await catalog.songs({}, HOME_SONGS, 0, "popular")
+    popular = [s for s in songs if s["play_count"] > 0]  # by play count: the unplayed come last
     browse = await catalog.browse()
     recent = await request.app[keys.LISTENING].recent(principal.user_id, HOME_RECENT)
     return await render(request, "home.html", {
         "greeting": greeting(dt.datetime.now().hour),
-        "new_albums": albums, "popular_songs": songs, "genres": browse["genres"][:HOME_GENRES],
+        "new_albums": albums, "popular_songs": popular, "genres": browse["genres"][:HOME_GENRES],
         "recent_plays": recent,
     })
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app import keys
-from app.http import path_id, require_user
+from app.http import path_id, public_origin, require_user
 from app.routing import ApiRoutes
 from app.streaming_http import grant_for, serve
 
@@ -40,6 +40,7 @@ routes = StreamRoutes("stream")
 async def stream_song(request: web.Request) -> web.StreamResponse:
     song_id = path_id(request, "song_id")
     grant = await grant_for(request, song_id)  # 401/403 before the file is looked at
+    request[keys.LOG_USER] = grant.user_id  # a signed URL's user too, for the access log
     return await serve(request, song_id, grant)
 
 
@@ -52,5 +53,7 @@ async def stream_url(request: web.Request) -> web.Response:
     service = request.app[keys.STREAMING].service
     await service.files.get(song_id)  # 404 for an unknown song
     signed = service.sign_url(song_id, p.user_id, p.session_id)
-    url = request.app.router["api_stream"].url_for(song_id=str(song_id)).with_query(signed.query)
+    path = request.app.router["api_stream"].url_for(song_id=str(song_id)).with_query(signed.query)
+    # Absolute, for players handed the URL alone; behind a trusted proxy, the address clients use.
+    url = public_origin(request).join(path)
     return web.json_response({"url": str(url), "expires_at": signed.expires_at_rfc3339})

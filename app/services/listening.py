@@ -39,7 +39,9 @@ class ListeningService:
         self.repo = ListeningRepo(db)
 
     async def report(self, user_id: int, body: dict[str, Any]) -> bool:
-        """A player's play report; when it counts, `play.recorded` goes through the outbox."""
+        """A player's play report; when it counts, `play.recorded` goes through the outbox.
+        Players report a listen again with the same play_id as it goes on (at the end, on a
+        skip, when the page is left): the play is counted once, its time is the longest sent."""
         song_id: Any = body.get("song_id")
         played_ms: Any = body.get("played_ms")
         play_id: Any = body.get("play_id")
@@ -64,7 +66,8 @@ class ListeningService:
         return True
 
     async def apply(self, tx: Tx, envelope: dict[str, Any]) -> None:
-        """The `play_counts` consumer's effect: history row and count, once per user and play_id."""
+        """The `play_counts` consumer's effect: history row and count, once per user and play_id;
+        a later report of the same listen raises its listening time (see ListeningRepo.record)."""
         data = envelope["data"]
         played_at = events.parse_rfc3339(data["played_at"])
         await self.repo.record(tx, int(data["user_id"]), int(data["song_id"]), str(data["play_id"]),

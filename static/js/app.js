@@ -2,13 +2,28 @@
 
 const FLASH_TIMEOUT_MS = 6000;
 
-/** Ask before submitting forms marked with data-confirm (the server has its own confirmation step). */
-function confirmForms(root) {
-  for (const form of root.querySelectorAll("form[data-confirm]")) {
-    form.addEventListener("submit", (event) => {
-      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
-    });
-  }
+/**
+ * Ask before submitting forms marked with data-confirm (the server has its own confirmation step).
+ * One listener on the document, in the capture phase: it sees every form, on the first page and on
+ * every page router.js swaps in, before the form's own handlers (an upload, say) can act.
+ */
+function confirmForms() {
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm")) return;
+    if (!window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+}
+
+// Elements already set up, so a root enhanced twice (a swapped page, an upload's answer) is not.
+const bound = new WeakSet();
+function once(el) {
+  if (bound.has(el)) return false;
+  bound.add(el);
+  return true;
 }
 
 function dismiss(flash) {
@@ -21,11 +36,9 @@ function dismiss(flash) {
 /** Flash messages get a close button and fade out on their own, except errors. */
 function flashes(root) {
   for (const flash of root.querySelectorAll("[data-flash]")) {
+    if (!once(flash)) continue;
     const close = flash.querySelector("[data-dismiss]");
-    if (close) {
-      close.hidden = false;
-      close.addEventListener("click", () => dismiss(flash));
-    }
+    if (close) close.hidden = false;  // its clicks are handled on the document (see below)
     if (!flash.classList.contains("flash-error")) {
       let timer = setTimeout(() => dismiss(flash), FLASH_TIMEOUT_MS);
       // Keep it while the reader is on it.
@@ -33,6 +46,13 @@ function flashes(root) {
       flash.addEventListener("mouseleave", () => { timer = setTimeout(() => dismiss(flash), FLASH_TIMEOUT_MS); });
     }
   }
+}
+
+function dismissClicks() {
+  document.addEventListener("click", (event) => {
+    const close = event.target.closest("[data-flash] [data-dismiss]");
+    if (close) dismiss(close.closest("[data-flash]"));
+  });
 }
 
 /** The greeting follows the listener's clock rather than the server's. */
@@ -65,6 +85,7 @@ function userMenu() {
 /** The file picker of an upload form names what was chosen; files can be dropped on it. */
 function dropzones(root) {
   for (const zone of root.querySelectorAll(".dropzone")) {
+    if (!once(zone)) continue;
     const input = zone.querySelector("input[type=file]");
     const summary = zone.querySelector("[data-file-summary]");
     if (!input || !summary) continue;
@@ -94,6 +115,7 @@ function dropzones(root) {
  */
 function streamUploads(root) {
   for (const form of root.querySelectorAll("form[data-stream-upload]")) {
+    if (!once(form)) continue;
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const button = form.querySelector("button[type=submit]");
@@ -124,16 +146,27 @@ export function csrfToken() {
   return document.querySelector('meta[name="csrf-token"]')?.content ?? "";
 }
 
+/**
+ * Run `setUp(root)` for the page as loaded (root = document) and again for each page router.js
+ * swaps in (root = the new <main>), so a page behaves the same however it was reached. Listeners
+ * on `document` itself belong outside `setUp`: they are bound once.
+ */
+export function onPage(setUp) {
+  setUp(document);
+  document.addEventListener("sonora:navigate", (event) => setUp(event.detail?.root || document));
+}
+
 function enhance(root) {
-  confirmForms(root);
   flashes(root);
   greeting(root);
   dropzones(root);
   streamUploads(root);
 }
 
-enhance(document);
+confirmForms();
+dismissClicks();
 userMenu();
+onPage(enhance);
 // A page swapped in by an upload is not in the history: going back reloads the real one
 // (unless router.js is on: it swaps the right page in for every history entry).
 window.addEventListener("popstate", () => {

@@ -287,6 +287,7 @@ function next(auto = false) {
   if (auto) {  // the end of the queue: stop on the last song, ready to play it again
     pauseAudio();
     audio.currentTime = 0;
+    newListen(current().id);  // this listen is over (and reported); playing again is another
     return;
   }
 }
@@ -305,9 +306,14 @@ function restart() {
 
 // ------------------------------------------------------------------ play reports
 
+// A listen is one song played from its start (or a restart) to a skip, its end or leaving the page.
+// It is reported once it reaches the counting threshold (the server counts it), then again with the
+// same play_id when it ends, so the history holds the time really played; the server keeps the
+// longest report of a play_id and never counts it twice.
 let listen = null;
 function newListen(id) {
-  listen = { id, playId: crypto.randomUUID(), playedMs: 0, reported: false, last: null };
+  finishListen();
+  listen = { id, playId: crypto.randomUUID(), playedMs: 0, sentMs: 0, last: null };
 }
 
 function threshold() {
@@ -325,10 +331,39 @@ function countPlayback() {
     if (delta > 0 && delta < 2) listen.playedMs += delta * 1000;
   }
   listen.last = t;
-  if (!listen.reported && listen.playedMs >= threshold()) {
-    listen.reported = true;
-    report({ song_id: listen.id, played_ms: Math.round(listen.playedMs), play_id: listen.playId });
-  }
+  if (!listen.sentMs && listen.playedMs >= threshold()) sendListen();
+}
+
+/** What the listen adds since its last report, if it counts at all (below the threshold, nothing). */
+function unsent() {
+  if (!listen || listen.playedMs < threshold()) return null;
+  const played = Math.round(listen.playedMs);
+  return played > listen.sentMs ? { song_id: listen.id, played_ms: played, play_id: listen.playId } : null;
+}
+
+function sendListen() {
+  const body = unsent();
+  if (!body) return;
+  listen.sentMs = body.played_ms;
+  report(body);
+}
+
+/** The listen ends (a skip, the song's end, a restart): its final time goes to the server. */
+function finishListen() {
+  if (!listen) return;
+  sendListen();
+  listen = null;
+}
+
+/**
+ * The page is being left or hidden (a phone may never come back to it): the time so far goes as a
+ * beacon, which outlives the page. A beacon cannot set headers, so it is a form with csrf_token.
+ */
+function beaconListen() {
+  const body = unsent();
+  if (!body || !navigator.sendBeacon) return;
+  const form = new URLSearchParams({ ...body, csrf_token: csrfToken() });
+  if (navigator.sendBeacon("/api/stream/play", form)) listen.sentMs = body.played_ms;
 }
 
 async function report(body, attempt = 0) {
@@ -901,7 +936,8 @@ function wire() {
     enhanceRows(event.detail?.root || document);
     enhanceSearch(event.detail?.root || document);
   });
-  window.addEventListener("pagehide", () => save());
+  window.addEventListener("pagehide", () => { save(); beaconListen(); });
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") beaconListen(); });
   window.addEventListener("resize", () => closeMenu(false));
   mediaHandlers();
 }

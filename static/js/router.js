@@ -6,7 +6,8 @@
 // `detail = {url, root}` (`root` is the new <main>). Page scripts that bind to page content when
 // they load should also bind on this event, to the elements under `detail.root` only, e.g.
 //     document.addEventListener("sonora:navigate", (e) => setUp(e.detail.root));
-// Listeners bound on `document` itself must not be bound again.
+// (`onPage(setUp)` from app.js does both.) Listeners bound on `document` itself must not be bound
+// again; behaviour shared by many pages (confirmations, flash buttons) is best delegated there.
 //
 // Not intercepted (full loads as before): other origins, `target`/`download` links, modified
 // clicks, forms, `/api/`, `/static/`, `/logout`, `/login`, `/register`, `/s/`, `/admin`, and any

@@ -186,5 +186,6 @@ document.addEventListener("sonora:navigate", (event) => {
   const swapped = event.detail.root.querySelector("[data-search-page]");
   if (swapped) setupSearchPage(swapped);
 });
+// The header box suggests on every page, /search included (opened there directly or navigated to).
 const top = document.getElementById("top-search");
-if (top && !page) setupHeaderSuggestions(top);
+if (top) setupHeaderSuggestions(top);
