@@ -25,6 +25,7 @@ from app.middlewares import (
     access_log_middleware,
     auth_middleware,
     error_middleware,
+    input_middleware,
     security_headers_middleware,
 )
 from app.migrate import migrate
@@ -183,6 +184,7 @@ def create_app(config: Config) -> web.Application:
             access_log_middleware,
             security_headers_middleware,
             error_middleware,
+            input_middleware,
             auth_middleware,
         ],
     )

@@ -9,11 +9,13 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp_jinja2
 from aiohttp import web
+from aiohttp.helpers import parse_mimetype
 
 from app import keys
 from app.db import DatabaseUnavailable
-from app.errors import AppError, Forbidden, Unauthenticated
+from app.errors import AppError, BadRequest, Forbidden, InvalidInput, Unauthenticated
 from app.security import constant_time_equal
+from app.validation import invalid_text
 from app.web_session import (
     ACCESS_COOKIE,
     CSRF_HEADER,
@@ -55,6 +57,15 @@ HTTP_CODES = {
 }
 
 
+CLIENT_GONE = 499  # the access log's status for a request whose client hung up (nginx's)
+
+
+def client_gone(request: web.Request) -> bool:
+    """Whether the client has closed the connection (or it was lost)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 @web.middleware
 async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """One line per request: no query string (signed URLs), no tokens, no bodies."""
@@ -66,6 +77,12 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         return response
     except web.HTTPException as exc:
         status = exc.status
+        raise
+    except (asyncio.CancelledError, ConnectionError):
+        if client_gone(request):
+            # aiohttp cancels the handler of a client that hung up: not a server error.
+            status = CLIENT_GONE
+            log.info("client disconnected during %s %s", request.method, request.path)
         raise
     finally:
         if access_log.isEnabledFor(logging.INFO):
@@ -147,11 +164,47 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 413:
             message = "The request body is too large"
         return error_json(exc.status, code, message, headers=headers)
+    except ConnectionError:
+        if not client_gone(request):
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error_json(500, "internal", "Internal error")
+        # The client hung up mid-request: nothing can be answered, and nothing went wrong here.
+        log.info("client disconnected during %s %s", request.method, request.path)
+        return web.Response(status=CLIENT_GONE, reason="Client Closed Request")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if is_api(request):
             return error_json(500, "internal", "Internal error")
         return _render_error(request, 500, "Something went wrong on our side")
+
+
+@web.middleware
+async def input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Text that is not valid Unicode never reaches a handler (SPEC 10): a query or form value
+    with a lone surrogate or undecodable bytes is 422, a header that does not decode is 400.
+    JSON bodies are checked where they are parsed (`http.json_body`). A multipart body without a
+    usable boundary is 400 here too, before any upload handler tries to read it."""
+    for name, value in request.headers.items():
+        if invalid_text(name) is not None or invalid_text(value) is not None:
+            raise BadRequest("A request header is not valid UTF-8")
+    bad = invalid_text(dict(request.query)) or invalid_text(dict(request.match_info))
+    if bad is not None:
+        raise InvalidInput("Text must be valid Unicode",
+                           details={"fields": {bad: "is not valid Unicode text"}})
+    if request.content_type.startswith("multipart/"):
+        boundary = parse_mimetype(request.headers.get("Content-Type", "")).parameters.get("boundary", "")
+        if not 0 < len(boundary) <= 70:  # RFC 2046: 1 to 70 characters
+            raise BadRequest("A multipart body needs a boundary of 1 to 70 characters")
+    if request.content_type == "application/x-www-form-urlencoded" and request.body_exists:
+        try:
+            form = await request.post()  # cached on the request: handlers read it again for free
+        except UnicodeDecodeError:
+            raise InvalidInput("The form is not valid UTF-8") from None
+        bad = invalid_text({k: v for k, v in form.items() if isinstance(v, str)})
+        if bad is not None:
+            raise InvalidInput("Text must be valid Unicode",
+                               details={"fields": {bad: "is not valid Unicode text"}})
+    return await handler(request)
 
 
 def login_url(request: web.Request) -> str:
