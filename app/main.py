@@ -12,7 +12,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from app import keys, openapi
+from app import keys, openapi, server
 from app.adapters.bus import BusUnavailable, make_bus
 from app.adapters.cache import Cache
 from app.adapters.kv import make_kv
@@ -189,6 +189,9 @@ def create_app(config: Config) -> web.Application:
         ],
     )
     app[keys.CONFIG] = config
+    server.install(app, head_timeout=config.request_head_timeout,
+                   body_grace=config.request_body_grace_seconds,
+                   body_min_rate=config.request_body_min_rate)
     app.cleanup_ctx.extend([database_ctx, kv_ctx, bus_ctx, backbone_ctx, services_ctx])
     app.cleanup_ctx.append(streaming_ctx)
     app.cleanup_ctx.append(search_ctx)
