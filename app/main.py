@@ -12,6 +12,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from app import images as images_module
 from app import keys, openapi, server
 from app.adapters.bus import BusUnavailable, make_bus
 from app.adapters.cache import Cache
@@ -189,6 +190,7 @@ def create_app(config: Config) -> web.Application:
         ],
     )
     app[keys.CONFIG] = config
+    images_module.configure_decoding(config.image_decode_slots)
     server.install(app, head_timeout=config.request_head_timeout,
                    body_grace=config.request_body_grace_seconds,
                    body_min_rate=config.request_body_min_rate)
