@@ -171,6 +171,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # The client hung up mid-request: nothing can be answered, and nothing went wrong here.
         log.info("client disconnected during %s %s", request.method, request.path)
         return web.Response(status=CLIENT_GONE, reason="Client Closed Request")
+    except ValueError as exc:
+        if not _from_multipart_parser(exc):
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error_json(500, "internal", "Internal error") if is_api(request) else \
+                _render_error(request, 500, "Something went wrong on our side")
+        # aiohttp's multipart reader raises ValueError on a malformed body: the client's fault.
+        if is_api(request):
+            return error_json(400, "bad_request", "Malformed multipart body")
+        return _render_error(request, 400, "Malformed multipart body")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if is_api(request):
@@ -205,6 +214,16 @@ async def input_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise InvalidInput("Text must be valid Unicode",
                                details={"fields": {bad: "is not valid Unicode text"}})
     return await handler(request)
+
+
+def _from_multipart_parser(exc: BaseException) -> bool:
+    """Whether `exc` was raised by aiohttp's multipart reader (the innermost frame is in it)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename.endswith(("aiohttp/multipart.py", "aiohttp\\multipart.py"))
 
 
 def login_url(request: web.Request) -> str:

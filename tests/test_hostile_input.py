@@ -211,6 +211,11 @@ async def test_multipart_without_a_boundary_is_400_on_every_upload_route(
                                     headers={**admin.headers,
                                              "Content-Type": "multipart/form-data; boundary=zz"})
         assert resp.status == 400, (method, url, resp.status, await resp.text())
+    # The admin upload page reads its own multipart body: a malformed one is 400 there too.
+    for ctype in ("multipart/form-data", "multipart/form-data; boundary=zz"):
+        resp = await client.post("/admin/songs/upload", data=b"no parts here at all\r\n",
+                                 headers={**admin.headers, "Content-Type": ctype})
+        assert resp.status == 400, (ctype, resp.status)
     assert await snapshot(client) == before
 
 
