@@ -98,11 +98,11 @@ class HardenedRequestHandler(RequestHandler):
         self._cut()
 
     def _watch_body(self, payload: Any) -> None:
-        if self._body_min_rate <= 0 or self._body_grace <= 0:
-            return
-        self._body = payload
+        self._body = payload  # its bytes are body, not the start of the next head
         self._window_start = self._loop.time()
         self._window_bytes = 0
+        if self._body_min_rate <= 0 or self._body_grace <= 0:
+            return
         if self._body_timer is None:
             self._body_timer = self._loop.call_later(self._tick(), self._check_body)
 

@@ -151,6 +151,25 @@ async def test_defaults_do_not_cut_ordinary_requests(client: TestClient) -> None
     assert status in (200, 503)
 
 
+async def test_a_slow_body_is_not_taken_for_a_slow_head(
+    aiohttp_client: Any, database_url: str, tmp_path: Any
+) -> None:
+    """With the floor off, a body arriving for longer than the head deadline is still read."""
+    client = await aiohttp_client(create_app(make_config(
+        database_url, tmp_path, request_head_timeout=0.5, request_body_min_rate=0.0)))
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    body = b" " * 8 + b"{}"
+    writer.write(b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body))
+    for i in range(len(body)):  # 10 bytes over 1.5 s: three head deadlines
+        writer.write(body[i:i + 1])
+        await writer.drain()
+        await asyncio.sleep(0.15)
+    status, _, _ = split(await asyncio.wait_for(reader.read(1 << 16), timeout=30))
+    writer.close()
+    assert status == 401
+
+
 @pytest.mark.parametrize("request_bytes", [
     b"GET /api/song?q=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET /api/song HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n",
