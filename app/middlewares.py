@@ -167,7 +167,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except ConnectionError:
         if not client_gone(request):
             log.exception("unhandled error on %s %s", request.method, request.path)
-            return error_json(500, "internal", "Internal error")
+            return error_json(500, "internal", "Internal error") if is_api(request) else \
+                _render_error(request, 500, "Something went wrong on our side")
         # The client hung up mid-request: nothing can be answered, and nothing went wrong here.
         log.info("client disconnected during %s %s", request.method, request.path)
         return web.Response(status=CLIENT_GONE, reason="Client Closed Request")
