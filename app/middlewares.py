@@ -172,6 +172,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # The client hung up mid-request: nothing can be answered, and nothing went wrong here.
         log.info("client disconnected during %s %s", request.method, request.path)
         return web.Response(status=CLIENT_GONE, reason="Client Closed Request")
+    except UnicodeDecodeError:
+        # Bytes a client sent that are not UTF-8 (a multipart form field read by `post()`).
+        if is_api(request):
+            return error_json(422, "invalid_input", "Text must be valid UTF-8")
+        return _render_error(request, 422, "Text must be valid UTF-8")
     except ValueError as exc:
         if not _from_multipart_parser(exc):
             log.exception("unhandled error on %s %s", request.method, request.path)
@@ -190,30 +195,23 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Text that is not valid Unicode never reaches a handler (SPEC 10): a query or form value
-    with a lone surrogate or undecodable bytes is 422, a header that does not decode is 400.
+    """Text that is not valid Unicode never reaches a handler (SPEC 10): a form body that is not
+    UTF-8 is 422, a header that does not decode (aiohttp keeps its bytes as surrogates) is 400.
     JSON bodies are checked where they are parsed (`http.json_body`). A multipart body without a
     usable boundary is 400 here too, before any upload handler tries to read it."""
     for name, value in request.headers.items():
         if invalid_text(name) is not None or invalid_text(value) is not None:
             raise BadRequest("A request header is not valid UTF-8")
-    bad = invalid_text(dict(request.query)) or invalid_text(dict(request.match_info))
-    if bad is not None:
-        raise InvalidInput("Text must be valid Unicode",
-                           details={"fields": {bad: "is not valid Unicode text"}})
+    # Query strings and paths need no check: yarl decodes them with replacement characters.
     if request.content_type.startswith("multipart/"):
         boundary = parse_mimetype(request.headers.get("Content-Type", "")).parameters.get("boundary", "")
         if not 0 < len(boundary) <= 70:  # RFC 2046: 1 to 70 characters
             raise BadRequest("A multipart body needs a boundary of 1 to 70 characters")
     if request.content_type == "application/x-www-form-urlencoded" and request.body_exists:
         try:
-            form = await request.post()  # cached on the request: handlers read it again for free
-        except UnicodeDecodeError:
+            await request.post()  # cached on the request: handlers read it again for free
+        except UnicodeDecodeError:  # aiohttp decodes form bodies strictly
             raise InvalidInput("The form is not valid UTF-8") from None
-        bad = invalid_text({k: v for k, v in form.items() if isinstance(v, str)})
-        if bad is not None:
-            raise InvalidInput("Text must be valid Unicode",
-                               details={"fields": {bad: "is not valid Unicode text"}})
     return await handler(request)
 
 

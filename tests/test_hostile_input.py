@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import re
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, make_mocked_request
-from conftest import Account, make_audio
+from conftest import Account, make_audio, unique
 
 from app import images, keys
 
@@ -113,14 +114,29 @@ async def test_invalid_unicode_in_query_form_and_headers(client: TestClient, mem
                              headers={"Content-Type": "application/x-www-form-urlencoded"},
                              allow_redirects=False)
     assert resp.status == 422, await resp.text()
-    # A header whose bytes are not UTF-8 (decoded with surrogateescape by aiohttp's parser).
+    # A header whose bytes are not UTF-8 (aiohttp keeps them as surrogates): the user agent is
+    # stored with the session, where it used to fail with UnicodeEncodeError.
+    name = unique("ua")
+    body = json.dumps({"email": f"{name}@example.com", "username": name,
+                       "password": "correct horse 1"}).encode()
+    before = await snapshot(client)
     reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    writer.write(b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nUser-Agent: \xff\xfe\r\n"
-                 b"Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+    writer.write(b"POST /api/auth/register HTTP/1.1\r\nHost: x\r\nUser-Agent: \xff\xfe\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: %d\r\n"
+                 b"Connection: close\r\n\r\n" % len(body) + body)
     await writer.drain()
     head = await reader.read(65536)
     writer.close()
-    assert head.startswith(b"HTTP/1.1 4"), head[:200]
+    assert head.startswith(b"HTTP/1.1 400"), head[:300]
+    assert b'"bad_request"' in head
+    assert await snapshot(client) == before
+    # A multipart form field that is not UTF-8, on a page that reads the form whole.
+    multipart = (b"--zz\r\nContent-Disposition: form-data; name=\"display_name\"\r\n\r\n"
+                 b"\xff\xfe\r\n--zz--\r\n")
+    resp = await client.post("/me/profile", data=multipart, allow_redirects=False, headers={
+        **member.headers, "Content-Type": "multipart/form-data; boundary=zz"})
+    assert resp.status == 422, resp.status
+    assert await snapshot(client) == before
 
 
 # ------------------------------------------------------------------ ids are ASCII digits
