@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
@@ -152,14 +152,14 @@ class HardenedRequestHandler(RequestHandler):
                      message: str | None = None) -> web.StreamResponse:
         if not isinstance(exc, HttpProcessingError) or status >= 500:
             return super().handle_error(request, status, exc, message)
-        log.info("bad request from %s: %s", request.remote, (message or "").splitlines()[0][:200]
-                 if message else status)
+        # Neither the log nor the answer repeats what was sent: a header may carry a credential.
+        reason = _reason(exc)
+        log.info("bad request from %s: %s", request.remote, reason)
         match = _TARGET.match(self._parsed_start)
         target = match.group(1) if match else b""
         if target == b"/api" or target.startswith((b"/api/", b"/api?")):
-            text = (message or "Bad request").splitlines()[0][:200]
             body = {"error": {"code": _CODES.get(status, "bad_request"),
-                              "message": f"The request could not be read: {text}"}}
+                              "message": f"The request could not be read: {reason}"}}
             response = web.Response(status=status, body=json.dumps(body).encode(),
                                     content_type="application/json",
                                     headers={"X-Content-Type-Options": "nosniff"})
@@ -168,6 +168,14 @@ class HardenedRequestHandler(RequestHandler):
                                     content_type="text/plain")
         response.force_close()
         return response
+
+
+def _reason(exc: HttpProcessingError) -> str:
+    if isinstance(exc, LineTooLong):
+        return "a request line or header field is longer than the server accepts"
+    if "headers" in (exc.message or "").lower() and "too many" in (exc.message or "").lower():
+        return "too many header fields"
+    return "malformed request line or headers"
 
 
 class HardenedServer(web.Server):

@@ -189,6 +189,9 @@ async def test_unparseable_requests_under_api_get_the_error_shape(
     assert error["code"] == "bad_request" and error["message"]
     assert set(json.loads(body)) == {"error"}
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    # What was sent is not repeated, in the answer or the log (a header may carry a credential).
+    assert b"aaaaaaaa" not in body and b"zz" not in body
+    assert "aaaaaaaa" not in caplog.text
 
 
 async def test_unparseable_requests_elsewhere_stay_plain(client: TestClient) -> None:
