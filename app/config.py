@@ -82,8 +82,11 @@ class Config:
     refresh_reuse_grace_seconds: int = setting(
         10, "Seconds a spent refresh token still yields the same successor (two tabs)", int
     )
+    login_max_failures_account_address: int = setting(
+        10, "Failed logins per account from one client address per window before 429", int
+    )
     login_max_failures_account: int = setting(
-        10, "Failed logins per account per window before 429", int
+        100, "Failed logins per account from all addresses together per window before 429", int
     )
     login_max_failures_address: int = setting(
         100, "Failed logins per client address per window before 429", int
@@ -99,6 +102,19 @@ class Config:
     stream_max_per_user: int = setting(16, "Concurrent streams allowed per user", int)
     stream_url_ttl: int = setting(21600, "Validity of a signed stream URL, in seconds", int)
     max_upload_mb: int = setting(200, "Largest accepted audio upload, in MiB", int)
+    request_head_timeout: float = setting(
+        20.0, "Seconds a client has to send a request's head before the connection is closed", float
+    )
+    request_body_grace_seconds: float = setting(
+        10.0, "Seconds a request body may arrive at any pace before the minimum rate applies", float
+    )
+    request_body_min_rate: float = setting(
+        1024.0, "Bytes per second a request body must keep arriving at after the grace period "
+        "(0 = off)", float
+    )
+    image_decode_slots: int = setting(
+        2, "Uploaded images decoded at once (each may take ~200 MiB); the rest wait their turn", int
+    )
     log_level: str = setting("INFO", "Logging level (DEBUG, INFO, WARNING, ERROR)")
     secure_cookies: bool = setting(
         False, "Mark cookies Secure (set true behind HTTPS)", _bool

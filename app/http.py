@@ -13,9 +13,12 @@ from yarl import URL
 from app import keys
 from app.errors import BadRequest, Forbidden, InvalidInput, InvalidJson, Unauthenticated
 from app.services.auth import Principal
+from app.validation import invalid_text
 
 MAX_DEPTH = 32
 MAX_ID = 2**63 - 1
+ASCII_INT = re.compile(r"-?[0-9]+")
+ASCII_ID = re.compile(r"[0-9]+")
 
 
 def _depth(value: Any, level: int = 1) -> int:
@@ -41,16 +44,20 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise InvalidJson("The JSON body is nested too deeply")
     if not isinstance(data, dict):
         raise InvalidInput("The body must be a JSON object")
+    bad = invalid_text(data)
+    if bad is not None:
+        raise InvalidInput("Text must be valid Unicode",
+                           details={"fields": {bad: "is not valid Unicode text"}})
     return data
 
 
 def int_param(value: str | None, name: str, default: int, lo: int, hi: int) -> int:
     if value is None or value == "":
         return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise InvalidInput(details={"fields": {name: "must be an integer"}}) from None
+    # ASCII digits only: int() would take " 1", "1_0" and other scripts' digits ("١") too.
+    if not ASCII_INT.fullmatch(value) or len(value) > 20:
+        raise InvalidInput(details={"fields": {name: "must be an integer"}})
+    number = int(value)
     if not lo <= number <= hi:
         raise InvalidInput(details={"fields": {name: f"must be between {lo} and {hi}"}})
     return number
@@ -73,7 +80,7 @@ def page_json(items: list[Any], total: int, limit: int, offset: int) -> dict[str
 def path_id(request: web.Request, name: str = "id") -> int:
     """An id from the path; routes match digits only, this bounds the size."""
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= MAX_ID:
+    if not ASCII_ID.fullmatch(raw) or len(raw) > 19 or not 0 < int(raw) <= MAX_ID:
         raise BadRequest("Ids are positive integers")
     return int(raw)
 

@@ -10,13 +10,21 @@ Metadata (EXIF, ICC, comments) is dropped; the EXIF orientation is applied first
 
 from __future__ import annotations
 
+import asyncio
 import colorsys
+import ctypes
+import ctypes.util
+import functools
 import hashlib
 import io
+import math
 import os
 import re
 import shutil
+import threading
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +66,64 @@ def _open(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
 
 
+# Decoding is bounded in memory twice over (SPEC 10): each image is reduced while it is read
+# (JPEG's DCT scaling through `draft`, `reduce` for the others, so a 40-Mpx picture is never
+# held at full size more than once), and only `decode_slots` images are decoded at a time, on
+# threads of their own so queued images wait without holding threads other work needs.
+_REDUCIBLE = ("L", "LA", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr", "I", "F")
+_pool: ThreadPoolExecutor | None = None
+_slots = 2
+_pool_lock = threading.Lock()
+
+
+def configure_decoding(slots: int) -> None:
+    """How many images are decoded at once (SONORA_IMAGE_DECODE_SLOTS)."""
+    global _pool, _slots
+    with _pool_lock:
+        slots = max(1, int(slots))
+        if slots != _slots or _pool is None:
+            old, _pool, _slots = _pool, ThreadPoolExecutor(slots, "sonora-image"), slots
+            if old is not None:
+                old.shutdown(wait=False)
+
+
+def decode_slots() -> int:
+    return _slots
+
+
+async def process_async(
+    data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, *, max_pixels: int = MAX_PIXELS
+) -> ProcessedImage:
+    """`process` on the image threads: at most `decode_slots()` images are decoded at once; the
+    others wait in line without taking a thread."""
+    if _pool is None:
+        configure_decoding(_slots)
+    assert _pool is not None
+    return await asyncio.get_running_loop().run_in_executor(
+        _pool, functools.partial(_process_and_release, data, max_bytes, max_pixels)
+    )
+
+
+def _process_and_release(data: bytes, max_bytes: int, max_pixels: int) -> ProcessedImage:
+    try:
+        return process(data, max_bytes, max_pixels=max_pixels)
+    finally:
+        # A decoded picture takes up to ~150 MiB in the C heap; glibc keeps freed blocks in the
+        # thread's arena unless asked to hand them back, so the process would stay that large.
+        if _malloc_trim is not None:
+            _malloc_trim(0)
+
+
+def _libc_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None  # not glibc: nothing to trim
+
+
+_malloc_trim = _libc_malloc_trim()
+
+
 def process(
     data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, *, max_pixels: int = MAX_PIXELS
 ) -> ProcessedImage:
@@ -75,8 +141,7 @@ def process(
             probe.verify()
         with _open(data) as im:
             im.seek(0)  # the first frame of an animated GIF/WebP
-            im.load()
-            renditions = _renditions(im)
+            renditions = _renditions(_reduced(im))
     except BadImage:
         raise
     except UnidentifiedImageError as exc:
@@ -87,6 +152,30 @@ def process(
         # Decoders raise OSError, SyntaxError, ValueError, struct.error … on broken input.
         raise BadImage(f"broken image: {exc}", 422) from exc
     return ProcessedImage(hashlib.sha256(data).hexdigest(), width, height, fmt, renditions)
+
+
+def _reduced(im: Image.Image) -> Image.Image:
+    """The image decoded at the smallest size whose shorter side still covers the largest
+    rendition: JPEGs are scaled by the decoder itself (1/2 to 1/8), others reduced right after
+    decoding by a whole factor, the full-size buffer released at once."""
+    need = max(SIZES)
+    side = min(im.size)
+    if side > need and im.format == "JPEG":
+        scale = need / side
+        im.draft("RGB", (math.ceil(im.width * scale), math.ceil(im.height * scale)))
+    im.load()
+    factor = min(im.size) // need
+    if factor >= 2:
+        source = im
+        if im.mode not in _REDUCIBLE or "transparency" in im.info:  # reduce takes these only
+            source = im.convert("RGBA" if im.mode in ("P", "PA") or "transparency" in im.info
+                                else "RGB")
+            im.close()
+        reduced = source.reduce(factor)
+        reduced.info = {k: v for k, v in im.info.items() if k != "transparency"}  # EXIF kept
+        source.close()
+        return reduced
+    return im
 
 
 def _flatten(im: Image.Image) -> Image.Image:

@@ -12,7 +12,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from app import keys, openapi
+from app import images as images_module
+from app import keys, openapi, server
 from app.adapters.bus import BusUnavailable, make_bus
 from app.adapters.cache import Cache
 from app.adapters.kv import make_kv
@@ -25,6 +26,7 @@ from app.middlewares import (
     access_log_middleware,
     auth_middleware,
     error_middleware,
+    input_middleware,
     security_headers_middleware,
 )
 from app.migrate import migrate
@@ -183,10 +185,15 @@ def create_app(config: Config) -> web.Application:
             access_log_middleware,
             security_headers_middleware,
             error_middleware,
+            input_middleware,
             auth_middleware,
         ],
     )
     app[keys.CONFIG] = config
+    images_module.configure_decoding(config.image_decode_slots)
+    server.install(app, head_timeout=config.request_head_timeout,
+                   body_grace=config.request_body_grace_seconds,
+                   body_min_rate=config.request_body_min_rate)
     app.cleanup_ctx.extend([database_ctx, kv_ctx, bus_ctx, backbone_ctx, services_ctx])
     app.cleanup_ctx.append(streaming_ctx)
     app.cleanup_ctx.append(search_ctx)

@@ -9,11 +9,13 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp_jinja2
 from aiohttp import web
+from aiohttp.helpers import parse_mimetype
 
 from app import keys
 from app.db import DatabaseUnavailable
-from app.errors import AppError, Forbidden, Unauthenticated
+from app.errors import AppError, BadRequest, Forbidden, InvalidInput, Unauthenticated
 from app.security import constant_time_equal
+from app.validation import invalid_text
 from app.web_session import (
     ACCESS_COOKIE,
     CSRF_HEADER,
@@ -55,6 +57,15 @@ HTTP_CODES = {
 }
 
 
+CLIENT_GONE = 499  # the access log's status for a request whose client hung up (nginx's)
+
+
+def client_gone(request: web.Request) -> bool:
+    """Whether the client has closed the connection (or it was lost)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 @web.middleware
 async def access_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """One line per request: no query string (signed URLs), no tokens, no bodies."""
@@ -66,6 +77,12 @@ async def access_log_middleware(request: web.Request, handler: Handler) -> web.S
         return response
     except web.HTTPException as exc:
         status = exc.status
+        raise
+    except (asyncio.CancelledError, ConnectionError):
+        if client_gone(request):
+            # aiohttp cancels the handler of a client that hung up: not a server error.
+            status = CLIENT_GONE
+            log.info("client disconnected during %s %s", request.method, request.path)
         raise
     finally:
         if access_log.isEnabledFor(logging.INFO):
@@ -148,11 +165,65 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 413:
             message = "The request body is too large"
         return error_json(exc.status, code, message, headers=headers)
+    except ConnectionError:
+        if not client_gone(request):
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error_json(500, "internal", "Internal error") if is_api(request) else \
+                _render_error(request, 500, "Something went wrong on our side")
+        # The client hung up mid-request: nothing can be answered, and nothing went wrong here.
+        log.info("client disconnected during %s %s", request.method, request.path)
+        return web.Response(status=CLIENT_GONE, reason="Client Closed Request")
+    except UnicodeDecodeError:
+        # Bytes a client sent that are not UTF-8 (a multipart form field read by `post()`).
+        if is_api(request):
+            return error_json(422, "invalid_input", "Text must be valid UTF-8")
+        return _render_error(request, 422, "Text must be valid UTF-8")
+    except ValueError as exc:
+        if not _from_multipart_parser(exc):
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            return error_json(500, "internal", "Internal error") if is_api(request) else \
+                _render_error(request, 500, "Something went wrong on our side")
+        # aiohttp's multipart reader raises ValueError on a malformed body: the client's fault.
+        if is_api(request):
+            return error_json(400, "bad_request", "Malformed multipart body")
+        return _render_error(request, 400, "Malformed multipart body")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if is_api(request):
             return error_json(500, "internal", "Internal error")
         return _render_error(request, 500, "Something went wrong on our side")
+
+
+@web.middleware
+async def input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Text that is not valid Unicode never reaches a handler (SPEC 10): a form body that is not
+    UTF-8 is 422, a header that does not decode (aiohttp keeps its bytes as surrogates) is 400.
+    JSON bodies are checked where they are parsed (`http.json_body`). A multipart body without a
+    usable boundary is 400 here too, before any upload handler tries to read it."""
+    for name, value in request.headers.items():
+        if invalid_text(name) is not None or invalid_text(value) is not None:
+            raise BadRequest("A request header is not valid UTF-8")
+    # Query strings and paths need no check: yarl decodes them with replacement characters.
+    if request.content_type.startswith("multipart/"):
+        boundary = parse_mimetype(request.headers.get("Content-Type", "")).parameters.get("boundary", "")
+        if not 0 < len(boundary) <= 70:  # RFC 2046: 1 to 70 characters
+            raise BadRequest("A multipart body needs a boundary of 1 to 70 characters")
+    if request.content_type == "application/x-www-form-urlencoded" and request.body_exists:
+        try:
+            await request.post()  # cached on the request: handlers read it again for free
+        except UnicodeDecodeError:  # aiohttp decodes form bodies strictly
+            raise InvalidInput("The form is not valid UTF-8") from None
+    return await handler(request)
+
+
+def _from_multipart_parser(exc: BaseException) -> bool:
+    """Whether `exc` was raised by aiohttp's multipart reader (the innermost frame is in it)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename.endswith(("aiohttp/multipart.py", "aiohttp\\multipart.py"))
 
 
 def login_url(request: web.Request) -> str:

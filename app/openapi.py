@@ -25,6 +25,19 @@ ERROR = {
 ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 
+# Answers an operation gives besides its success status and the 4XX errors, by operation id.
+AUDIO = {"audio/*": {"schema": {"type": "string", "format": "binary"}}}
+EXTRA_RESPONSES: dict[str, dict[str, Any]] = {
+    "api_stream": {
+        "200": {"description": "The whole file", "content": AUDIO},
+        "206": {"description": "The requested byte range (several ranges: multipart/byteranges)",
+                "content": {**AUDIO, "multipart/byteranges": {
+                    "schema": {"type": "string", "format": "binary"}}}},
+        "304": {"description": "Not modified (If-None-Match / If-Modified-Since held)"},
+    },
+}
+
+
 def build(tables: list[ApiRoutes], version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for table in tables:
@@ -45,6 +58,7 @@ def build(tables: list[ApiRoutes], version: str) -> dict[str, Any]:
                     "4XX": {"description": "Error", "content": ERROR_CONTENT},
                 },
             }
+            op["responses"].update(EXTRA_RESPONSES.get(r.name, {}))
             if params:
                 op["parameters"] = params
             if r.auth == "public":

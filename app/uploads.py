@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
-from app.errors import InvalidInput, TooLarge, UnsupportedMediaType
+from app.errors import BadRequest, InvalidInput, TooLarge, UnsupportedMediaType
 from app.http import json_body
 from app.media import MediaStore, TooLargeUpload
 
@@ -56,6 +56,24 @@ async def _field_text(part: BodyPartReader) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+async def _parts(request: web.Request) -> AsyncIterator[BodyPartReader]:
+    """The parts of a multipart body; a malformed body is 400 (aiohttp raises ValueError)."""
+    try:
+        reader = await request.multipart()
+    except (ValueError, KeyError) as exc:
+        raise BadRequest("A multipart body needs a boundary") from exc
+    while True:
+        try:
+            part = await reader.next()
+        except ValueError as exc:
+            raise BadRequest(f"Malformed multipart body: {exc}") from exc
+        if part is None:
+            return
+        if not isinstance(part, BodyPartReader):
+            raise InvalidInput("Nested multipart bodies are not accepted")
+        yield part
+
+
 async def read_audio_form(
     request: web.Request, media: MediaStore, max_bytes: int, file_field: str = "file"
 ) -> UploadForm:
@@ -63,13 +81,7 @@ async def read_audio_form(
     temporary file removed), the other parts as text."""
     form = UploadForm()
     try:
-        reader = await request.multipart()
-        while True:
-            part = await reader.next()
-            if part is None:
-                break
-            if not isinstance(part, BodyPartReader):
-                raise InvalidInput("Nested multipart bodies are not accepted")
+        async for part in _parts(request):
             if part.name == file_field and part.filename is not None:
                 try:
                     temp, size, sha = await media.receive(_chunks(part), max_bytes)
@@ -130,12 +142,8 @@ async def read_audio(request: web.Request, media: MediaStore, max_bytes: int) ->
 async def read_image(request: web.Request, max_bytes: int = MAX_IMAGE) -> bytes:
     """An image from a multipart `image`/`file` field or a raw image body, read under a cap."""
     if request.content_type == "multipart/form-data":
-        reader = await request.multipart()
-        while True:
-            part = await reader.next()
-            if part is None:
-                break
-            if isinstance(part, BodyPartReader) and part.name in ("image", "file"):
+        async for part in _parts(request):
+            if part.name in ("image", "file"):
                 return await _capped(_chunks(part), max_bytes)
         raise InvalidInput(details={"fields": {"image": "an image file is required"}})
     if request.content_type.startswith("image/") or request.content_type == "application/octet-stream":

@@ -27,6 +27,30 @@ class Fields:
             raise InvalidInput(details={"fields": self.errors})
 
 
+def invalid_text(value: Any, path: str = "") -> str | None:
+    """Where in `value` (a decoded JSON value, a query or a form) a string is not valid Unicode —
+    a lone surrogate such as `"\\ud800"` cannot be encoded, stored or hashed — or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "body"
+        return None
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list | tuple):
+        items = [(str(i), v) for i, v in enumerate(value)]
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and invalid_text(key) is not None:
+            return f"{path}.<key>" if path else "<key>"
+        found = invalid_text(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 def clean_text(value: Any, name: str, errors: Fields, *, min_len: int = 0, max_len: int) -> str:
     """A string without control characters, stripped, within the bounds."""
     if not isinstance(value, str):

@@ -141,17 +141,17 @@ async def _act(request: web.Request, action: str) -> web.Response:
     return redirect_flash(request, back, message)
 
 
-@routes.post(r"/admin/users/{id:\d+}/role", name="admin_user_role")
+@routes.post(r"/admin/users/{id:[0-9]+}/role", name="admin_user_role")
 async def user_role(request: web.Request) -> web.Response:
     return await _act(request, "role")
 
 
-@routes.post(r"/admin/users/{id:\d+}/disabled", name="admin_user_disabled")
+@routes.post(r"/admin/users/{id:[0-9]+}/disabled", name="admin_user_disabled")
 async def user_disabled(request: web.Request) -> web.Response:
     return await _act(request, "disabled")
 
 
-@routes.get(r"/admin/users/{id:\d+}/delete", name="admin_user_delete_confirm")
+@routes.get(r"/admin/users/{id:[0-9]+}/delete", name="admin_user_delete_confirm")
 async def user_delete_confirm(request: web.Request) -> web.Response:
     admin = require_admin(request)
     user = await request.app[keys.USERS].get(path_id(request))
@@ -161,7 +161,7 @@ async def user_delete_confirm(request: web.Request) -> web.Response:
     })
 
 
-@routes.post(r"/admin/users/{id:\d+}/delete", name="admin_user_delete")
+@routes.post(r"/admin/users/{id:[0-9]+}/delete", name="admin_user_delete")
 async def user_delete(request: web.Request) -> web.Response:
     return await _act(request, "delete")
 
@@ -342,7 +342,7 @@ async def _song_form(request: web.Request, song: dict[str, Any], values: dict[st
     }, status=status)
 
 
-@routes.get(r"/admin/songs/{id:\d+}/edit", name="admin_song_edit")
+@routes.get(r"/admin/songs/{id:[0-9]+}/edit", name="admin_song_edit")
 async def song_edit(request: web.Request) -> web.Response:
     require_admin(request)
     song = await request.app[keys.CATALOG].song(path_id(request))
@@ -351,7 +351,7 @@ async def song_edit(request: web.Request) -> web.Response:
     return await _song_form(request, song, values)
 
 
-@routes.post(r"/admin/songs/{id:\d+}/edit", name="admin_song_update")
+@routes.post(r"/admin/songs/{id:[0-9]+}/edit", name="admin_song_update")
 async def song_update(request: web.Request) -> web.Response:
     who = _actor(request)
     catalog = request.app[keys.CATALOG]
@@ -369,7 +369,7 @@ async def song_update(request: web.Request) -> web.Response:
                           f"Saved “{saved['title']}”.")
 
 
-@routes.get(r"/admin/songs/{id:\d+}/delete", name="admin_song_delete_confirm")
+@routes.get(r"/admin/songs/{id:[0-9]+}/delete", name="admin_song_delete_confirm")
 async def song_delete_confirm(request: web.Request) -> web.Response:
     require_admin(request)
     song = await request.app[keys.CATALOG].song(path_id(request))
@@ -377,7 +377,7 @@ async def song_delete_confirm(request: web.Request) -> web.Response:
         "song": song, "back": _back_to(request, request.query.get("back"), "admin_songs")})
 
 
-@routes.post(r"/admin/songs/{id:\d+}/delete", name="admin_song_delete")
+@routes.post(r"/admin/songs/{id:[0-9]+}/delete", name="admin_song_delete")
 async def song_delete(request: web.Request) -> web.Response:
     who = _actor(request)
     form = await request.post()
@@ -494,7 +494,7 @@ async def artist_create(request: web.Request) -> web.Response:
                           f"Artist {artist['name']} created. Add a picture if you have one.")
 
 
-@routes.get(r"/admin/artists/{id:\d+}/edit", name="admin_artist_edit")
+@routes.get(r"/admin/artists/{id:[0-9]+}/edit", name="admin_artist_edit")
 async def artist_edit(request: web.Request) -> web.Response:
     require_admin(request)
     artist = await request.app[keys.CATALOG].artist(path_id(request))
@@ -502,7 +502,7 @@ async def artist_edit(request: web.Request) -> web.Response:
                                                 "back": request.query.get("back", "")})
 
 
-@routes.post(r"/admin/artists/{id:\d+}/edit", name="admin_artist_update")
+@routes.post(r"/admin/artists/{id:[0-9]+}/edit", name="admin_artist_update")
 async def artist_update(request: web.Request) -> web.Response:
     who = _actor(request)
     catalog = request.app[keys.CATALOG]
@@ -521,7 +521,7 @@ async def artist_update(request: web.Request) -> web.Response:
                           f"Saved {saved['name']}.")
 
 
-@routes.post(r"/admin/artists/{id:\d+}/image", name="admin_artist_image")
+@routes.post(r"/admin/artists/{id:[0-9]+}/image", name="admin_artist_image")
 async def artist_image(request: web.Request) -> web.Response:
     who = _actor(request)
     catalog = request.app[keys.CATALOG]
@@ -535,7 +535,7 @@ async def artist_image(request: web.Request) -> web.Response:
     return redirect_flash(request, here, f"New picture for {artist['name']}.")
 
 
-@routes.get(r"/admin/artists/{id:\d+}/delete", name="admin_artist_delete_confirm")
+@routes.get(r"/admin/artists/{id:[0-9]+}/delete", name="admin_artist_delete_confirm")
 async def artist_delete_confirm(request: web.Request) -> web.Response:
     require_admin(request)
     artist = await request.app[keys.CATALOG].artist(path_id(request))
@@ -543,7 +543,7 @@ async def artist_delete_confirm(request: web.Request) -> web.Response:
         "artist": artist, "back": _back_to(request, request.query.get("back"), "admin_artists")})
 
 
-@routes.post(r"/admin/artists/{id:\d+}/delete", name="admin_artist_delete")
+@routes.post(r"/admin/artists/{id:[0-9]+}/delete", name="admin_artist_delete")
 async def artist_delete(request: web.Request) -> web.Response:
     who = _actor(request)
     form = await request.post()
@@ -622,7 +622,7 @@ async def album_create(request: web.Request) -> web.Response:
                           f"Album {album['title']} created. Add a cover if you have one.")
 
 
-@routes.get(r"/admin/albums/{id:\d+}/edit", name="admin_album_edit")
+@routes.get(r"/admin/albums/{id:[0-9]+}/edit", name="admin_album_edit")
 async def album_edit(request: web.Request) -> web.Response:
     require_admin(request)
     album = await request.app[keys.CATALOG].album(path_id(request))
@@ -630,7 +630,7 @@ async def album_edit(request: web.Request) -> web.Response:
     return await _album_form(request, album, values | {"back": request.query.get("back", "")})
 
 
-@routes.post(r"/admin/albums/{id:\d+}/edit", name="admin_album_update")
+@routes.post(r"/admin/albums/{id:[0-9]+}/edit", name="admin_album_update")
 async def album_update(request: web.Request) -> web.Response:
     who = _actor(request)
     catalog = request.app[keys.CATALOG]
@@ -645,7 +645,7 @@ async def album_update(request: web.Request) -> web.Response:
                           f"Saved {saved['title']}.")
 
 
-@routes.post(r"/admin/albums/{id:\d+}/cover", name="admin_album_cover")
+@routes.post(r"/admin/albums/{id:[0-9]+}/cover", name="admin_album_cover")
 async def album_cover(request: web.Request) -> web.Response:
     who = _actor(request)
     catalog = request.app[keys.CATALOG]
@@ -659,7 +659,7 @@ async def album_cover(request: web.Request) -> web.Response:
     return redirect_flash(request, here, f"New cover for {album['title']}.")
 
 
-@routes.get(r"/admin/albums/{id:\d+}/delete", name="admin_album_delete_confirm")
+@routes.get(r"/admin/albums/{id:[0-9]+}/delete", name="admin_album_delete_confirm")
 async def album_delete_confirm(request: web.Request) -> web.Response:
     require_admin(request)
     album = await request.app[keys.CATALOG].album(path_id(request))
@@ -667,7 +667,7 @@ async def album_delete_confirm(request: web.Request) -> web.Response:
         "album": album, "back": _back_to(request, request.query.get("back"), "admin_albums")})
 
 
-@routes.post(r"/admin/albums/{id:\d+}/delete", name="admin_album_delete")
+@routes.post(r"/admin/albums/{id:[0-9]+}/delete", name="admin_album_delete")
 async def album_delete(request: web.Request) -> web.Response:
     who = _actor(request)
     form = await request.post()

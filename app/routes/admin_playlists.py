@@ -53,7 +53,7 @@ async def _playlist(request: web.Request, playlist_id: int) -> dict[str, Any]:
     return found[playlist_id]
 
 
-@routes.get(r"/admin/playlists/{id:\d+}/delete", name="admin_playlist_delete_confirm")
+@routes.get(r"/admin/playlists/{id:[0-9]+}/delete", name="admin_playlist_delete_confirm")
 async def delete_confirm(request: web.Request) -> web.Response:
     require_admin(request)
     playlist = await _playlist(request, path_id(request))
@@ -61,7 +61,7 @@ async def delete_confirm(request: web.Request) -> web.Response:
         "playlist": playlist, "back": _back(request, request.query.get("back"))})
 
 
-@routes.post(r"/admin/playlists/{id:\d+}/delete", name="admin_playlist_delete")
+@routes.post(r"/admin/playlists/{id:[0-9]+}/delete", name="admin_playlist_delete")
 async def delete(request: web.Request) -> web.Response:
     admin = require_admin(request)
     form = await request.post()

@@ -38,7 +38,7 @@ async def list_albums(request: web.Request) -> web.Response:
     return web.json_response(page_json(items, total, limit, offset))
 
 
-@routes.get(r"/api/album/{id:\d+}", name="api_album", summary="One album with its songs")
+@routes.get(r"/api/album/{id:[0-9]+}", name="api_album", summary="One album with its songs")
 async def get_album(request: web.Request) -> web.Response:
     require_user(request)
     return web.json_response(await request.app[keys.CATALOG].album(path_id(request)))
@@ -52,7 +52,7 @@ async def create_album(request: web.Request) -> web.Response:
     return web.json_response(album, status=201)
 
 
-@routes.put(r"/api/album/{id:\d+}", name="api_album_update", auth="admin",
+@routes.put(r"/api/album/{id:[0-9]+}", name="api_album_update", auth="admin",
             summary="Change an album", body=obj(**ALBUM_FIELDS))
 async def update_album(request: web.Request) -> web.Response:
     who = actor(request)
@@ -60,7 +60,7 @@ async def update_album(request: web.Request) -> web.Response:
     return web.json_response(album)
 
 
-@routes.delete(r"/api/album/{id:\d+}", name="api_album_delete", auth="admin", status=204,
+@routes.delete(r"/api/album/{id:[0-9]+}", name="api_album_delete", auth="admin", status=204,
                summary="Delete an album (its songs stay, without an album)")
 async def delete_album(request: web.Request) -> web.Response:
     who = actor(request)
@@ -68,7 +68,7 @@ async def delete_album(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@routes.put(r"/api/album/{id:\d+}/cover", name="api_album_cover", auth="admin",
+@routes.put(r"/api/album/{id:[0-9]+}/cover", name="api_album_cover", auth="admin",
             summary="Upload an album cover (image body or multipart `image`)")
 async def album_cover(request: web.Request) -> web.Response:
     who = actor(request)

@@ -23,13 +23,13 @@ async def list_artists(request: web.Request) -> web.Response:
     return web.json_response(page_json(items, total, limit, offset))
 
 
-@routes.get(r"/api/artist/{id:\d+}", name="api_artist", summary="One artist")
+@routes.get(r"/api/artist/{id:[0-9]+}", name="api_artist", summary="One artist")
 async def get_artist(request: web.Request) -> web.Response:
     require_user(request)
     return web.json_response(await request.app[keys.CATALOG].artist(path_id(request)))
 
 
-@routes.get(r"/api/artist/{id:\d+}/albums", name="api_artist_albums",
+@routes.get(r"/api/artist/{id:[0-9]+}/albums", name="api_artist_albums",
             summary="An artist's albums, newest first", params=PAGING)
 async def artist_albums(request: web.Request) -> web.Response:
     require_user(request)
@@ -38,7 +38,7 @@ async def artist_albums(request: web.Request) -> web.Response:
     return web.json_response(page_json(items, total, limit, offset))
 
 
-@routes.get(r"/api/artist/{id:\d+}/top-songs", name="api_artist_top_songs",
+@routes.get(r"/api/artist/{id:[0-9]+}/top-songs", name="api_artist_top_songs",
             summary="An artist's most played songs",
             params=[{"name": "limit", "in": "query", "schema": {"type": "integer"}}])
 async def artist_top_songs(request: web.Request) -> web.Response:
@@ -56,7 +56,7 @@ async def create_artist(request: web.Request) -> web.Response:
     return web.json_response(artist, status=201)
 
 
-@routes.put(r"/api/artist/{id:\d+}", name="api_artist_update", auth="admin",
+@routes.put(r"/api/artist/{id:[0-9]+}", name="api_artist_update", auth="admin",
             summary="Change an artist", body=obj(name=STR, bio=STR))
 async def update_artist(request: web.Request) -> web.Response:
     who = actor(request)
@@ -64,7 +64,7 @@ async def update_artist(request: web.Request) -> web.Response:
     return web.json_response(artist)
 
 
-@routes.delete(r"/api/artist/{id:\d+}", name="api_artist_delete", auth="admin", status=204,
+@routes.delete(r"/api/artist/{id:[0-9]+}", name="api_artist_delete", auth="admin", status=204,
                summary="Delete an artist that has no songs or albums left")
 async def delete_artist(request: web.Request) -> web.Response:
     who = actor(request)
@@ -72,7 +72,7 @@ async def delete_artist(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@routes.put(r"/api/artist/{id:\d+}/image", name="api_artist_image", auth="admin",
+@routes.put(r"/api/artist/{id:[0-9]+}/image", name="api_artist_image", auth="admin",
             summary="Upload an artist picture (image body or multipart `image`)")
 async def artist_image(request: web.Request) -> web.Response:
     who = actor(request)

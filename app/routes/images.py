@@ -13,12 +13,12 @@ from app.routing import ApiRoutes
 routes = ApiRoutes("images")
 
 
-@routes.get(r"/api/image/{id:\d+}", name="api_image", auth="public",
+@routes.get(r"/api/image/{id:[0-9]+}", name="api_image", auth="public",
             summary="An image at a fixed size (64, 300 or 640 pixels square)",
             params=[{"name": "size", "in": "query", "schema": {"enum": list(SIZES)}}])
 async def image(request: web.Request) -> web.StreamResponse:
     raw = request.query.get("size", "300")
-    if not raw.isdigit() or int(raw) not in SIZES:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) not in SIZES:
         raise InvalidInput(details={"fields": {"size": "must be 64, 300 or 640"}})
     path = await request.app[keys.INGEST].image_path(path_id(request), int(raw))
     if path is None or not path.is_file():

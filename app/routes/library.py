@@ -54,7 +54,7 @@ for _k in KINDS:
     routes.get(base + "/contains", name=f"api_library_{_k}_contains",
                params=[{"name": "ids", "in": "query", "required": True, "schema": STR}],
                summary=f"Whether each of up to 50 ids is among your {WHAT[_k]} → [bool, ...]")(contains)
-    routes.put(base + r"/{id:\d+}", name=f"api_library_{_k}_add", status=204,
+    routes.put(base + r"/{id:[0-9]+}", name=f"api_library_{_k}_add", status=204,
                summary=VERB[_k])(add_item)
-    routes.delete(base + r"/{id:\d+}", name=f"api_library_{_k}_remove", status=204,
+    routes.delete(base + r"/{id:[0-9]+}", name=f"api_library_{_k}_remove", status=204,
                   summary=UNVERB[_k])(remove_item)

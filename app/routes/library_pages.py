@@ -126,7 +126,7 @@ async def _playlist_context(request: web.Request, playlist_id: int, user_id: int
     }
 
 
-@routes.get(r"/playlist/{id:\d+}", name="playlist_page")
+@routes.get(r"/playlist/{id:[0-9]+}", name="playlist_page")
 async def playlist_page(request: web.Request) -> web.Response:
     user = require_user(request)
     context = await _playlist_context(request, path_id(request), user.user_id)
@@ -147,7 +147,7 @@ async def _act(request: web.Request, done: str, action: Any) -> web.Response:
     return redirect_flash(request, back, done)
 
 
-@routes.post(r"/playlist/{id:\d+}/edit", name="playlist_edit")
+@routes.post(r"/playlist/{id:[0-9]+}/edit", name="playlist_edit")
 async def playlist_edit(request: web.Request) -> web.Response:
     user = require_user(request)
     form = await request.post()
@@ -158,7 +158,7 @@ async def playlist_edit(request: web.Request) -> web.Response:
     return await _act(request, "Playlist saved.", service.update(path_id(request), user.user_id, body))
 
 
-@routes.post(r"/playlist/{id:\d+}/delete", name="playlist_delete")
+@routes.post(r"/playlist/{id:[0-9]+}/delete", name="playlist_delete")
 async def playlist_delete(request: web.Request) -> web.Response:
     user = require_user(request)
     playlist_id = path_id(request)
@@ -172,7 +172,7 @@ async def playlist_delete(request: web.Request) -> web.Response:
     return redirect_flash(request, link(request, "library_page"), f"Deleted {access.row['name']}.")
 
 
-@routes.post(r"/playlist/{id:\d+}/share", name="playlist_share")
+@routes.post(r"/playlist/{id:[0-9]+}/share", name="playlist_share")
 async def playlist_share(request: web.Request) -> web.Response:
     user = require_user(request)
     form = await request.post()
@@ -187,7 +187,7 @@ async def playlist_share(request: web.Request) -> web.Response:
     return await render(request, "playlist.html", context)
 
 
-@routes.post(r"/playlist/{id:\d+}/collaborators", name="playlist_collaborators")
+@routes.post(r"/playlist/{id:[0-9]+}/collaborators", name="playlist_collaborators")
 async def playlist_collaborators(request: web.Request) -> web.Response:
     user = require_user(request)
     form = await request.post()
@@ -204,7 +204,7 @@ async def playlist_collaborators(request: web.Request) -> web.Response:
                       service.add_collaborator(playlist_id, user.user_id, {"username": username}))
 
 
-@routes.post(r"/playlist/{id:\d+}/follow", name="playlist_follow")
+@routes.post(r"/playlist/{id:[0-9]+}/follow", name="playlist_follow")
 async def playlist_follow(request: web.Request) -> web.Response:
     user = require_user(request)
     playlist_id = path_id(request)
@@ -215,7 +215,7 @@ async def playlist_follow(request: web.Request) -> web.Response:
     return await _act(request, "Added to your library.", library.add("playlists", user.user_id, playlist_id))
 
 
-@routes.post(r"/playlist/{id:\d+}/entries", name="playlist_entries")
+@routes.post(r"/playlist/{id:[0-9]+}/entries", name="playlist_entries")
 async def playlist_entries(request: web.Request) -> web.Response:
     """Remove an entry, or move it one step (the no-JavaScript twin of drag-and-drop)."""
     user = require_user(request)

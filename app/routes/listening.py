@@ -94,7 +94,7 @@ async def charts(request: web.Request) -> web.Response:
     return web.json_response({"items": items})
 
 
-@routes.get(r"/api/song/{id:\d+}/play-count", name="api_play_count", summary="A song's play count")
+@routes.get(r"/api/song/{id:[0-9]+}/play-count", name="api_play_count", summary="A song's play count")
 async def play_count(request: web.Request) -> web.Response:
     require_user(request)
     song_id = path_id(request)

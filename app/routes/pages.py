@@ -389,7 +389,7 @@ ARTIST_ALBUMS = 50
 BROWSE_PAGE = 24
 
 
-@routes.get(r"/artist/{id:\d+}", name="artist_page")
+@routes.get(r"/artist/{id:[0-9]+}", name="artist_page")
 async def artist_page(request: web.Request) -> web.Response:
     user = require_user(request)
     catalog = request.app[keys.CATALOG]
@@ -403,7 +403,7 @@ async def artist_page(request: web.Request) -> web.Response:
     })
 
 
-@routes.get(r"/album/{id:\d+}", name="album_page")
+@routes.get(r"/album/{id:[0-9]+}", name="album_page")
 async def album_page(request: web.Request) -> web.Response:
     user = require_user(request)
     album = await request.app[keys.CATALOG].album(path_id(request))
@@ -431,13 +431,13 @@ async def _toggle(request: web.Request, kind: str, page: str, added: str, remove
     return redirect_flash(request, link(request, page, id=str(item_id)), message)
 
 
-@routes.post(r"/album/{id:\d+}/save", name="album_save")
+@routes.post(r"/album/{id:[0-9]+}/save", name="album_save")
 async def album_save(request: web.Request) -> web.Response:
     return await _toggle(request, "albums", "album_page", "Saved to your library.",
                          "Removed from your library.")
 
 
-@routes.post(r"/artist/{id:\d+}/follow", name="artist_follow")
+@routes.post(r"/artist/{id:[0-9]+}/follow", name="artist_follow")
 async def artist_follow(request: web.Request) -> web.Response:
     return await _toggle(request, "artists", "artist_page", "You follow this artist now.",
                          "You no longer follow this artist.")

@@ -14,7 +14,7 @@ routes = ApiRoutes("playlists")
 IDS = {"type": "array", "items": INT, "maxItems": 100}
 FIELDS = {"name": STR, "title": STR, "description": STR, "is_public": BOOL, "is_collaborative": BOOL}
 Q = [{"name": "q", "in": "query", "schema": STR}]
-PID = r"/api/playlist/{id:\d+}"
+PID = r"/api/playlist/{id:[0-9]+}"
 
 
 @routes.get("/api/playlist", name="api_playlists", params=PAGING,

@@ -49,7 +49,7 @@ async def list_songs(request: web.Request) -> web.Response:
     return web.json_response(page_json(items, total, limit, offset))
 
 
-@routes.get(r"/api/song/{id:\d+}", name="api_song", summary="One song")
+@routes.get(r"/api/song/{id:[0-9]+}", name="api_song", summary="One song")
 async def get_song(request: web.Request) -> web.Response:
     require_user(request)
     body = await request.app[keys.CATALOG].song_json_bytes(path_id(request))
@@ -77,7 +77,7 @@ async def create_song(request: web.Request) -> web.Response:
     return web.json_response(song, status=201)
 
 
-@routes.put(r"/api/song/{id:\d+}", name="api_song_update", auth="admin",
+@routes.put(r"/api/song/{id:[0-9]+}", name="api_song_update", auth="admin",
             summary="Change a song's metadata", body=obj(**SONG_FIELDS))
 async def update_song(request: web.Request) -> web.Response:
     who = actor(request)
@@ -85,7 +85,7 @@ async def update_song(request: web.Request) -> web.Response:
     return web.json_response(song)
 
 
-@routes.delete(r"/api/song/{id:\d+}", name="api_song_delete", auth="admin", status=204,
+@routes.delete(r"/api/song/{id:[0-9]+}", name="api_song_delete", auth="admin", status=204,
                summary="Delete a song and its stored file")
 async def delete_song(request: web.Request) -> web.Response:
     who = actor(request)

@@ -56,7 +56,7 @@ async def list_users(request: web.Request) -> web.Response:
     )
 
 
-@routes.put(r"/api/user/{id:\d+}/role", name="api_user_role", summary="Change a user's role (admin)",
+@routes.put(r"/api/user/{id:[0-9]+}/role", name="api_user_role", summary="Change a user's role (admin)",
             auth="admin", body=obj(["role"], role={"enum": ["member", "admin"]}))
 async def set_role(request: web.Request) -> web.Response:
     admin = require_admin(request)
@@ -65,7 +65,7 @@ async def set_role(request: web.Request) -> web.Response:
     return web.json_response(public_user(user, with_email=True))
 
 
-@routes.put(r"/api/user/{id:\d+}/disabled", name="api_user_disabled",
+@routes.put(r"/api/user/{id:[0-9]+}/disabled", name="api_user_disabled",
             summary="Disable or enable a user (admin)", auth="admin",
             body=obj(["disabled"], disabled=BOOL))
 async def set_disabled(request: web.Request) -> web.Response:
@@ -77,7 +77,7 @@ async def set_disabled(request: web.Request) -> web.Response:
     return web.json_response(public_user(user, with_email=True))
 
 
-@routes.delete(r"/api/user/{id:\d+}", name="api_user_delete", summary="Delete a user (admin)",
+@routes.delete(r"/api/user/{id:[0-9]+}", name="api_user_delete", summary="Delete a user (admin)",
                auth="admin", status=204)
 async def delete_user(request: web.Request) -> web.Response:
     admin = require_admin(request)

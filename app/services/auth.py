@@ -93,24 +93,35 @@ class AuthService:
         if not isinstance(login, str) or not isinstance(password, str) or not login or not password:
             raise Unauthenticated(INVALID_LOGIN, error="invalid_credentials")
         login = login.strip()[:254]
+        limits, config = self.limits, self.config
+        window = config.login_window_seconds
+        # Three budgets (SPEC 5.4): per address, per account from one address, and per account
+        # from all addresses together. The owner's right password from another address is not
+        # stopped by someone else's failures, short of the (much larger) all-address budget.
         address_key = f"rl:login:ip:{ip}"
-        window = self.config.login_window_seconds
-        await self.limits.ensure_below(address_key, self.config.login_max_failures_address)
+        await limits.ensure_below(address_key, config.login_max_failures_address)
         row = await self.repo.credentials(login, by_email="@" in login)
         # Counted per account, not per spelling: by email and by username share one budget.
-        account_key = f"rl:login:acct:{row['id'] if row else login.lower()}"
-        await self.limits.ensure_below(account_key, self.config.login_max_failures_account)
+        account = row["id"] if row else login.lower()
+        account_key = f"rl:login:acct:{account}"
+        pair_key = f"rl:login:acct-ip:{account}:{ip}"
+        await limits.ensure_below(pair_key, config.login_max_failures_account_address)
+        await limits.ensure_below(account_key, config.login_max_failures_account)
         stored = row["password_hash"] if row else self._dummy_hash
         ok = await check_password(password[:1024], stored)
         if not ok or row is None:
-            await self.limits.hit(address_key, window)
-            count = await self.limits.hit(account_key, window)
-            if count > self.config.login_max_failures_account:
+            await limits.hit(address_key, window)
+            pair_count = await limits.hit(pair_key, window)
+            count = await limits.hit(account_key, window)
+            # Concurrent attempts all passed the checks above: the ones past a budget are 429.
+            if (pair_count > config.login_max_failures_account_address
+                    or count > config.login_max_failures_account):
                 raise RateLimited(window)
             raise Unauthenticated(INVALID_LOGIN, error="invalid_credentials")
         if row["disabled"]:
             raise Forbidden("This account is disabled")
-        await self.limits.reset(account_key)
+        await limits.reset(pair_key)
+        await limits.reset(account_key)
         return await self._open_session(row, ip, user_agent)
 
     async def issue_for(self, user: Row, ip: str, user_agent: str) -> TokenPair:

@@ -88,7 +88,7 @@ def _opt_int(body: dict[str, Any], name: str, errors: v.Fields, lo: int, hi: int
     value = body.get(name)
     if value is None or value == "":
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         errors.add(name, f"must be an integer from {lo} to {hi}")

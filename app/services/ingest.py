@@ -84,7 +84,7 @@ class IngestService:
         )
         if known and self.images.exists(hashlib.sha256(data).hexdigest()):
             return int(known["id"])
-        processed = await asyncio.get_running_loop().run_in_executor(None, images.process, data)
+        processed = await images.process_async(data)  # a few at a time, on threads of their own
         await asyncio.get_running_loop().run_in_executor(None, self.images.save, processed)
         return await self.repo.upsert_image(tx, processed.sha256, processed.width, processed.height)
 

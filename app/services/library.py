@@ -25,7 +25,7 @@ def parse_ids(raw: str | None) -> list[int]:
     """`1,2,3` → [1, 2, 3]: 1 to 50 positive ids, else 422."""
     parts = [p.strip() for p in (raw or "").split(",")]
     if not raw or not 1 <= len(parts) <= MAX_CONTAINS or not all(
-        p.isdigit() and len(p) <= 19 and 0 < int(p) < 2**63 for p in parts
+        p.isascii() and p.isdigit() and len(p) <= 19 and 0 < int(p) < 2**63 for p in parts
     ):
         raise InvalidInput(details={"fields": {"ids": f"1 to {MAX_CONTAINS} comma-separated ids"}})
     return [int(p) for p in parts]
