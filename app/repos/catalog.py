@@ -46,6 +46,11 @@ class CatalogRepo:
         value = await self.db.fetchval("SELECT sha256 FROM images WHERE id = %s", (image_id,))
         return str(value) if value else None
 
+    async def image_size(self, sha256: str) -> tuple[int, int] | None:
+        """The stored image with these bytes: (width, height), or None."""
+        row = await self.db.fetchone("SELECT width, height FROM images WHERE sha256 = %s", (sha256,))
+        return None if row is None else (int(row["width"]), int(row["height"]))
+
     async def upsert_image(self, tx: Tx, sha256: str, width: int, height: int) -> int:
         row = await tx.fetchone("SELECT id FROM images WHERE sha256 = %s", (sha256,))
         if row:

@@ -76,27 +76,41 @@ class IngestService:
         except BadAudio as exc:
             raise InvalidInput(f"The audio file is empty or damaged: {exc}") from exc
 
-    async def store_image(self, tx: Tx, data: bytes) -> int:
-        """Resize an image to the fixed sizes, keep it on disk and return its row id. An image
-        already stored (same bytes: an album's cover embedded in each track) is not redone."""
-        known = await tx.fetchone(
-            "SELECT id FROM images WHERE sha256 = %s", (hashlib.sha256(data).hexdigest(),)
-        )
-        if known and self.images.exists(hashlib.sha256(data).hexdigest()):
-            return int(known["id"])
+    async def make_image(self, data: bytes) -> tuple[str, int, int]:
+        """Resize an image to the fixed sizes and keep it on disk: `(sha256, width, height)`.
+
+        Never inside a transaction: decoding waits for one of a few slots, and a transaction
+        must not hold its pooled connection meanwhile (SPEC 10, STYLE 15). An image already
+        stored (an album's cover embedded in each track) is not decoded again."""
+        sha = hashlib.sha256(data).hexdigest()
+        known = await self.repo.image_size(sha)
+        if known is not None and self.images.exists(sha):
+            return sha, known[0], known[1]
         processed = await images.process_async(data)  # a few at a time, on threads of their own
         await asyncio.get_running_loop().run_in_executor(None, self.images.save, processed)
-        return await self.repo.upsert_image(tx, processed.sha256, processed.width, processed.height)
+        return processed.sha256, processed.width, processed.height
 
     async def save_image(self, data: bytes) -> int:
         """An uploaded picture: checked, resized, kept; 415 for a non-image, 422 for a broken one."""
         try:
-            async with self.db.transaction() as tx:
-                return await self.store_image(tx, data)
+            sha, width, height = await self.make_image(data)
         except images.BadImage as exc:
             if exc.status == 415:
                 raise UnsupportedMediaType("Not an image (JPEG, PNG, WebP or GIF)") from exc
             raise InvalidInput(f"The image is damaged or too large: {exc}") from exc
+        async with self.db.transaction() as tx:
+            return await self.repo.upsert_image(tx, sha, width, height)
+
+    async def cover_image(self, cover: bytes | None) -> tuple[str, int, int] | None:
+        """An embedded cover made ready before the song's transaction; None when there is none
+        or it cannot be read (the song is kept without it)."""
+        if not cover:
+            return None
+        try:
+            return await self.make_image(cover)
+        except images.BadImage as exc:
+            log.info("ignoring an unreadable cover: %s", exc)
+            return None
 
     async def image_path(self, image_id: int, size: int) -> Path | None:
         sha = await self.repo.image_sha(image_id)
@@ -150,19 +164,6 @@ class IngestService:
             batch.albums[key] = album_id
         return album_id
 
-    async def _cover(self, tx: Tx, data: bytes, batch: Batch | None) -> int | None:
-        key = hashlib.sha256(data).hexdigest()
-        if batch is not None and key in batch.images:
-            return batch.images[key]
-        try:
-            image_id: int | None = await self.store_image(tx, data)
-        except images.BadImage as exc:
-            log.info("ignoring an unreadable cover: %s", exc)
-            image_id = None
-        if batch is not None:
-            batch.images[key] = image_id
-        return image_id
-
     async def _resolve(
         self, tx: Tx, prepared: Prepared, overrides: dict[str, Any], batch: Batch | None,
         created: list[tuple[str, int]],
@@ -182,7 +183,6 @@ class IngestService:
                 album_artist_id = await self._artist(tx, info.album_artist, batch, created)
             album_id = await self._album(tx, info, album_artist_id, year, genre, batch, created)
         cover_image_id = None
-        cover = info.cover
         if prepared.cover_image is not None:
             sha, width, height = prepared.cover_image
             if batch is not None and sha in batch.images:
@@ -191,8 +191,6 @@ class IngestService:
                 cover_image_id = await self.repo.upsert_image(tx, sha, width, height)
                 if batch is not None:
                     batch.images[sha] = cover_image_id
-        elif cover:
-            cover_image_id = await self._cover(tx, cover, batch)
         if cover_image_id and album_id and (batch is None or album_id not in batch.covered):
             await self.repo.set_album_cover_if_missing(tx, album_id, cover_image_id)
             if batch is not None:
@@ -334,7 +332,8 @@ class IngestService:
                 None, self.media.adopt, temp, sha256, info.ext
             )
             stored_rel = stored.rel_path
-            prepared = Prepared(info, stored.rel_path, sha256, size, source_name=filename)
+            prepared = Prepared(info, stored.rel_path, sha256, size, source_name=filename,
+                                cover_image=await self.cover_image(info.cover))
             song_id, keys = await self.add_song(prepared, overrides, actor)
         except BaseException:
             temp.unlink(missing_ok=True)  # noqa: ASYNC240 - one unlink, not worth a thread hop
