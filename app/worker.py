@@ -14,8 +14,10 @@ Pool and prefetch are sized together: every handler holds exactly one connection
 prefetch adds up to less than the pool minus what the relay and housekeeping need, so handlers in
 flight never queue for connections behind each other - and could not deadlock even if they did.
 
-Whoever runs the consumers samples their progress every `HEARTBEAT_EVERY` seconds; the worker
-also leaves it in the key-value store for the web process's /api/health and dashboard.
+Whoever runs the consumers samples their progress every `HEARTBEAT_EVERY` seconds; each worker
+also leaves it in the key-value store under a key of its own, listed in `WORKERS_KEY`, for the web
+process's /api/health and dashboard, which merge every live worker's report (any number of
+workers may run, on any machine).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
 from typing import Any
 
@@ -49,8 +52,10 @@ IN_PROCESS_DRAIN_SECONDS = 10.0
 # Connections kept out of the consumers' share: the relay and the housekeeping hold one each.
 RESERVED_CONNECTIONS = 2
 HEARTBEAT_EVERY = 1.0
-HEARTBEAT_KEY = "backbone:consumers"
+HEARTBEAT_KEY = "backbone:consumers"  # + ":<worker id>", one key per worker
+WORKERS_KEY = "backbone:workers"  # the ids of the workers that reported lately (a JSON list)
 HEARTBEAT_TTL = 10.0
+WORKERS_TTL = 3600.0
 
 
 def consumer_prefetch(pool_size: int, consumers: int, reserved: int = RESERVED_CONNECTIONS) -> int:
@@ -71,6 +76,38 @@ def consumers_report(heartbeat: dict[str, Any] | None) -> dict[str, Any]:
             "items": items}
 
 
+def merge_heartbeats(beats: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One heartbeat from several workers': per consumer, the queue's depth, what all of them
+    hold and have acked, and `stalled` only when no worker makes progress on it."""
+    if not beats:
+        return None
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for beat in beats:
+        for item in beat.get("items") or []:
+            by_name.setdefault(str(item["name"]), []).append(item)
+
+    def pick(reports: list[dict[str, Any]], key: str, how: Any) -> Any:
+        values = [r[key] for r in reports if r.get(key) is not None]
+        return how(values) if values else None
+
+    items = []
+    for name, reports in by_name.items():
+        statuses = {r.get("status") for r in reports}
+        status = ("stalled" if statuses == {"stalled"}
+                  else "busy" if statuses & {"busy", "stalled"} else "idle")
+        items.append({
+            "name": name, "status": status,
+            "queue_depth": pick(reports, "queue_depth", max),
+            "in_flight": pick(reports, "in_flight", sum),
+            "prefetch": pick(reports, "prefetch", sum),
+            "oldest_unacked_seconds": pick(reports, "oldest_unacked_seconds", max),
+            "last_ack_seconds_ago": pick(reports, "last_ack_seconds_ago", min),
+            "acked": pick(reports, "acked", sum),
+            "workers": len(reports),
+        })
+    return {"at": max(float(b["at"]) for b in beats), "items": items}
+
+
 class Backbone:
     """The relay (and, when asked, the consumers and their housekeeping) of one process."""
 
@@ -86,6 +123,7 @@ class Backbone:
         self.kv = kv
         self.stall_after = stall_after
         self.heartbeat: dict[str, Any] | None = None  # the last sample, as the worker stores it
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._unattended: dict[str, float] = {}  # no worker reporting: queue -> waiting since
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -125,14 +163,37 @@ class Backbone:
         heartbeat = None
         if self.kv is not None:
             try:
-                raw = await asyncio.wait_for(self.kv.get(HEARTBEAT_KEY), 2.0)
-                heartbeat = json.loads(raw) if raw else None
+                heartbeat = merge_heartbeats(await asyncio.wait_for(self._beats(), 2.0))
             except Exception:  # noqa: BLE001 - unknown while the store is unreachable
                 heartbeat = None
         if heartbeat is not None:
             self._unattended.clear()
             return {"source": "worker", **consumers_report(heartbeat)}
         return {"source": "worker", **await self._unattended_report()}
+
+    async def _workers(self) -> list[str]:
+        assert self.kv is not None
+        raw = await self.kv.get(WORKERS_KEY)
+        return [str(w) for w in json.loads(raw)] if raw else []
+
+    async def _beats(self) -> list[dict[str, Any]]:
+        """The heartbeats of the workers alive now (a dead one's has expired)."""
+        assert self.kv is not None
+        workers = await self._workers()
+        raws = await self.kv.mget([f"{HEARTBEAT_KEY}:{w}" for w in workers]) if workers else []
+        return [json.loads(raw) for raw in raws if raw]
+
+    async def _enrol(self, present: bool) -> None:
+        """Keep this worker's id in (or out of) the list, dropping those whose heartbeat expired.
+        Two workers writing at once may drop each other's id: each puts it back a beat later."""
+        assert self.kv is not None
+        workers = await self._workers()
+        raws = await self.kv.mget([f"{HEARTBEAT_KEY}:{w}" for w in workers]) if workers else []
+        live = {w for w, raw in zip(workers, raws, strict=True) if raw and w != self.worker_id}
+        if present:
+            live.add(self.worker_id)
+        if live != set(workers):
+            await self.kv.set(WORKERS_KEY, json.dumps(sorted(live)).encode(), WORKERS_TTL)
 
     async def _unattended_report(self) -> dict[str, Any]:
         items, now = [], time.monotonic()
@@ -165,8 +226,9 @@ class Backbone:
                         log.warning("consumer %s is stalled: %s", item["name"], item)
                 if self.kv is not None:
                     with contextlib.suppress(KVUnavailable):
-                        await self.kv.set(HEARTBEAT_KEY, json.dumps(heartbeat).encode(),
-                                          HEARTBEAT_TTL)
+                        await self.kv.set(f"{HEARTBEAT_KEY}:{self.worker_id}",
+                                          json.dumps(heartbeat).encode(), HEARTBEAT_TTL)
+                        await self._enrol(True)
             except Exception:  # noqa: BLE001 - the next round samples again
                 log.warning("could not sample the consumers", exc_info=True)
             await asyncio.sleep(HEARTBEAT_EVERY)
@@ -209,7 +271,8 @@ class Backbone:
                                           else IN_PROCESS_DRAIN_SECONDS)
             if self.kv is not None:  # no stale heartbeat: health reads the queues instead
                 with contextlib.suppress(KVUnavailable):
-                    await self.kv.delete(HEARTBEAT_KEY)
+                    await self.kv.delete(f"{HEARTBEAT_KEY}:{self.worker_id}")
+                    await self._enrol(False)
         for spec in self.specs:
             if spec.close is not None:
                 await spec.close()
