@@ -105,6 +105,13 @@ def require_admin(request: web.Request) -> Principal:
     return p
 
 
+def user_agent(request: web.Request) -> str:
+    """The client's User-Agent as it is kept with a session: at most 255 characters, and bytes
+    that are not UTF-8 (aiohttp keeps them as surrogates) replaced rather than refused."""
+    raw = request.headers.get("User-Agent", "")[:255]
+    return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def client_ip(request: web.Request) -> str:
     """The peer address, or the last untrusted X-Forwarded-For hop when the peer is a trusted proxy."""
     peer = request.remote or ""
@@ -128,17 +135,25 @@ def public_origin(request: web.Request) -> URL:
         if proto in ("http", "https"):
             scheme = proto
         forwarded = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
-        if forwarded and _HOST.fullmatch(forwarded):
+        if forwarded and _usable_host(forwarded):
             host = forwarded
-    if not _HOST.fullmatch(host):  # a Host header no URL can carry: the address that was reached
+    if not _usable_host(host):  # a Host header no URL can carry: the address that was reached
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
         address, port = (sockname[0], sockname[1]) if sockname else ("127.0.0.1", None)
         host = f"[{address}]:{port}" if ":" in address else f"{address}:{port}" if port else address
     return URL.build(scheme=scheme, authority=host)
 
 
+def _usable_host(host: str) -> bool:
+    """A host a URL can carry: the pattern below, and a port (when given) of at most 65535."""
+    match = _HOST.fullmatch(host)
+    return match is not None and (match.group("port") is None or int(match.group("port")) <= 65535)
+
+
 # A host name or IPv4 address, or a bracketed IPv6 one, with an optional port.
-_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::(?P<port>[0-9]{1,5}))?"
+)
 
 
 def _in(address: str, networks: tuple[str, ...]) -> bool:

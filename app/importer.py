@@ -41,6 +41,7 @@ from app.media import (
     hash_file,
     probe,
 )
+from app.search.indexer import before_songs_deleted
 from app.services.ingest import UNKNOWN_ARTIST, Batch, IngestService, Prepared
 
 log = logging.getLogger(__name__)
@@ -515,8 +516,7 @@ class Importer:
             async with self.db.transaction() as tx:
                 chunk = song_ids[start : start + BATCH]
                 # Their playlists lose songs: the search index hears of it, as it would at reindex.
-                found += [events.CatalogChanged("playlist", playlist_id, "upserted")
-                          for playlist_id in await self.ingest.repo.playlists_with(tx, chunk)]
+                found += await before_songs_deleted(tx, chunk)
                 for song_id in chunk:
                     row = await self.ingest.repo.delete_song(tx, song_id)
                     if row is None:

@@ -15,7 +15,6 @@ from app import keys
 from app.db import DatabaseUnavailable
 from app.errors import AppError, BadRequest, Forbidden, InvalidInput, Unauthenticated
 from app.security import constant_time_equal
-from app.validation import invalid_text
 from app.web_session import (
     ACCESS_COOKIE,
     CSRF_HEADER,
@@ -197,12 +196,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 @web.middleware
 async def input_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Text that is not valid Unicode never reaches a handler (SPEC 10): a form body that is not
-    UTF-8 is 422, a header that does not decode (aiohttp keeps its bytes as surrogates) is 400.
+    UTF-8 is 422. Headers are not refused for it (a stray cookie another site set would lock a
+    user out): the one kept, the User-Agent, is cleaned where it is read (`http.user_agent`).
     JSON bodies are checked where they are parsed (`http.json_body`). A multipart body without a
     usable boundary is 400 here too, before any upload handler tries to read it."""
-    for name, value in request.headers.items():
-        if invalid_text(name) is not None or invalid_text(value) is not None:
-            raise BadRequest("A request header is not valid UTF-8")
     # Query strings and paths need no check: yarl decodes them with replacement characters.
     if request.content_type.startswith("multipart/"):
         boundary = parse_mimetype(request.headers.get("Content-Type", "")).parameters.get("boundary", "")

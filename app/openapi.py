@@ -27,6 +27,16 @@ ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/E
 
 # Answers an operation gives besides its success status and the 4XX errors, by operation id.
 AUDIO = {"audio/*": {"schema": {"type": "string", "format": "binary"}}}
+# Request bodies a route takes beside JSON: the play report as `navigator.sendBeacon` sends it
+# when a page is left (a beacon cannot set headers, so its CSRF token travels in the form).
+EXTRA_BODIES: dict[str, dict[str, Any]] = {
+    "api_play": {"application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "required": ["song_id", "played_ms", "play_id"],
+        "properties": {"song_id": {"type": "integer"}, "played_ms": {"type": "integer"},
+                       "play_id": {"type": "string"}, "csrf_token": {"type": "string"}},
+    }}},
+}
+
 EXTRA_RESPONSES: dict[str, dict[str, Any]] = {
     "api_stream": {
         "200": {"description": "The whole file", "content": AUDIO},
@@ -66,7 +76,8 @@ def build(tables: list[ApiRoutes], version: str) -> dict[str, Any]:
             else:
                 op["x-sonora-role"] = r.auth
             if r.body is not None:
-                op["requestBody"] = {"content": {"application/json": {"schema": r.body}}}
+                op["requestBody"] = {"content": {"application/json": {"schema": r.body},
+                                                 **EXTRA_BODIES.get(r.name, {})}}
             paths.setdefault(path, {})[r.method.lower()] = op
     return {
         "openapi": "3.1.0",

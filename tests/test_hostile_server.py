@@ -15,7 +15,7 @@ from conftest import make_config
 from app import keys
 from app.main import create_app
 
-SLOW = {"request_head_timeout": 1.0, "request_body_grace_seconds": 0.5,
+SLOW = {"request_head_timeout": 1.0, "request_body_grace_seconds": 1.5,
         "request_body_min_rate": 2000.0}
 
 

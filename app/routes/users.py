@@ -5,7 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from app import keys
-from app.http import client_ip, json_body, page_json, paging, path_id, require_admin, require_user
+from app.http import (
+    client_ip,
+    json_body,
+    page_json,
+    paging,
+    path_id,
+    require_admin,
+    require_user,
+    user_agent,
+)
 from app.routing import BOOL, PAGING, STR, ApiRoutes, obj
 from app.services.users import public_user
 from app.web_session import set_auth_cookies
@@ -36,7 +45,7 @@ async def update_me(request: web.Request) -> web.Response:
         return web.json_response(body)
     # A new password ends every session, this one included: hand the caller a fresh pair.
     pair = await request.app[keys.AUTH].issue_for(
-        user, client_ip(request), request.headers.get("User-Agent", "")
+        user, client_ip(request), user_agent(request)
     )
     response = web.json_response({**body, "tokens": pair.as_json()})
     if request.get(keys.VIA_COOKIE):
