@@ -408,7 +408,7 @@ cdef class PaceScheduler:
     """The byte-rate limiter of every stream: one global egress budget shared max-min fairly.
 
     ``egress`` is bytes per second for all streams together; 0 (or less) means no limit, and then
-    :meth:`wait` never sleeps.  Otherwise every ``quantum`` seconds (while a stream waits) one
+    :meth:`wait` never sleeps.  Otherwise every ``quantum`` seconds (while streams take part) one
     tick recomputes every stream's share with :func:`allocate` — demand ``inf`` for a stream that
     waits, else what it took in the last tick plus a quarter — credits each balance with
     ``share × dt`` and releases the waiters whose balance is back to zero or more.  A stream
@@ -426,6 +426,7 @@ cdef class PaceScheduler:
     cdef public long long granted
     cdef public long long waits
     cdef public long long ticks
+    cdef public double forgiven
     cdef dict _streams
     cdef dict _futures
     cdef Py_ssize_t _waiting
@@ -443,6 +444,7 @@ cdef class PaceScheduler:
         self.granted = 0
         self.waits = 0
         self.ticks = 0
+        self.forgiven = 0.0
         self._streams = {}
         self._futures = {}
         self._waiting = 0
@@ -501,8 +503,8 @@ cdef class PaceScheduler:
         if queued is None:
             self._streams[pacer] = 0
             pacer._idle = 0.0
-            if pacer.share == INF:
-                pacer.share = 0.0
+            if not 0.0 < pacer.share < INF:  # until its first tick: an equal part of the budget
+                pacer.share = self.egress / len(self._streams)
         elif queued:
             raise RuntimeError("this pacer is already waiting")
         if pacer.balance >= 0.0:
@@ -529,7 +531,7 @@ cdef class PaceScheduler:
     cpdef list tick(self, double now):
         """Recompute the shares, credit ``share × dt`` and release the waiters now in credit
         (returned, in joining order); ``dt`` is the time since the last tick, at most MAX_DT."""
-        cdef double dt = now - self._last, s, b, cap, cap_dt
+        cdef double dt = now - self._last, s, b, cap, cap_dt, owed, old
         cdef Py_ssize_t n, k
         cdef long long need
         cdef double *buf
@@ -571,14 +573,21 @@ cdef class PaceScheduler:
             for k in range(n):
                 p = <Pacer> pacers[k]
                 s = buf[2 * n + k]
+                need = streams[p]
+                b = p.balance
+                old = p.share
+                if b < 0.0 and 0.0 < old < INF and s > 0.0 and s != old:
+                    # A stream owes time, not bytes (see _pystream).
+                    owed = b * (s / old)
+                    self.forgiven += owed - b
+                    b = owed
                 p.share = s
                 p._used = 0.0
-                b = p.balance + s * dt
+                b += s * dt
                 cap = s * cap_dt
                 if b > cap:
                     b = cap
                 p.balance = b
-                need = streams[p]
                 if need:
                     if b >= 0.0:
                         p.balance = b - need
@@ -608,7 +617,7 @@ cdef class PaceScheduler:
         fut = loop.create_future()
         self._futures[pacer] = fut
         if self._handle is None:
-            # The timer was stopped (nothing waited): tick now, on at most one quantum of credit.
+            # The timer was stopped (no stream took part): tick now, on at most one quantum.
             if self._last < now - self.quantum:
                 self._last = now - self.quantum
             self._wake()
@@ -631,7 +640,7 @@ cdef class PaceScheduler:
             fut = self._futures.pop(p, None)
             if fut is not None and not fut.done():
                 fut.set_result(None)
-        if self._waiting:
+        if self._streams:  # on while anyone takes part, so every tick spans one quantum
             self._handle = loop.call_at(now + self.quantum, self._wake)
 
     def close(self):

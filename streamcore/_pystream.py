@@ -269,7 +269,7 @@ class PaceScheduler:
     """The byte-rate limiter of every stream: one global egress budget shared max-min fairly.
 
     ``egress`` is bytes per second for all streams together; 0 (or less) means no limit, and then
-    :meth:`wait` never sleeps.  Otherwise every ``quantum`` seconds (while a stream waits) one
+    :meth:`wait` never sleeps.  Otherwise every ``quantum`` seconds (while streams take part) one
     tick recomputes every stream's share with :func:`allocate` — demand ``inf`` for a stream that
     waits, else what it took in the last tick plus a quarter — credits each balance with
     ``share × dt`` and releases the waiters whose balance is back to zero or more.  A stream
@@ -291,6 +291,7 @@ class PaceScheduler:
         self.granted = 0
         self.waits = 0
         self.ticks = 0
+        self.forgiven = 0.0
         self._streams: dict[Pacer, int] = {}  # pacer -> bytes it waits for (0: not waiting)
         self._futures: dict[Pacer, asyncio.Future[None]] = {}
         self._waiting = 0
@@ -342,8 +343,8 @@ class PaceScheduler:
         if queued is None:
             self._streams[pacer] = 0
             pacer._idle = 0.0
-            if pacer.share == INF:
-                pacer.share = 0.0
+            if not 0.0 < pacer.share < INF:  # until its first tick: an equal part of the budget
+                pacer.share = self.egress / len(self._streams)
         elif queued:
             raise RuntimeError("this pacer is already waiting")
         if pacer.balance >= 0.0:
@@ -400,14 +401,22 @@ class PaceScheduler:
         cap_dt = dt if dt > self.quantum else self.quantum
         for k, p in enumerate(pacers):
             s = shares[k]
+            need = streams[p]
+            b = p.balance
+            old = p.share
+            if b < 0.0 and 0.0 < old < INF and s > 0.0 and s != old:
+                # A stream owes time, not bytes: a chunk taken at a larger share (alone, before a
+                # crowd came) is paid off in the same time at the smaller one, and the other way.
+                owed = b * (s / old)
+                self.forgiven += owed - b
+                b = owed
             p.share = s
             p._used = 0.0
-            b = p.balance + s * dt
+            b += s * dt
             cap = s * cap_dt
             if b > cap:
                 b = cap
             p.balance = b
-            need = streams[p]
             if need:
                 if b >= 0.0:
                     p.balance = b - need
@@ -434,7 +443,7 @@ class PaceScheduler:
         fut: asyncio.Future[None] = loop.create_future()
         self._futures[pacer] = fut
         if self._handle is None:
-            # The timer was stopped (nothing waited): tick now, on at most one quantum of credit.
+            # The timer was stopped (no stream took part): tick now, on at most one quantum.
             if self._last < now - self.quantum:
                 self._last = now - self.quantum
             self._wake()
@@ -458,7 +467,7 @@ class PaceScheduler:
             fut = self._futures.pop(p, None)
             if fut is not None and not fut.done():
                 fut.set_result(None)
-        if self._waiting:
+        if self._streams:  # on while anyone takes part, so every tick spans one quantum
             self._handle = loop.call_at(now + self.quantum, self._wake)
 
     def close(self) -> None:
