@@ -222,9 +222,11 @@ cdef class Pacer:
     cdef public double balance
     cdef public long long waits
     cdef public long long granted
+    cdef public long long allowed
     cdef long long _sent
     cdef double _used
     cdef double _idle
+    cdef double _released
 
     def __init__(self, double rate, long long burst, double now, double granularity=0.1):
         self.rate = rate
@@ -236,8 +238,10 @@ cdef class Pacer:
         self.balance = 0.0
         self.waits = 0
         self.granted = 0
+        self.allowed = 0
         self._used = 0.0
         self._idle = 0.0
+        self._released = -INF
 
     @property
     def sent(self):
@@ -282,6 +286,13 @@ cdef class Pacer:
         cdef double basis, step
         cdef long long k
         if left > 0:
+            if 0.0 < self.share < INF:  # a shared budget: the burst too goes in steps of the share
+                step = self.share * self.granularity
+                k = <long long> step if step < <double> limit else limit
+                if k < 1024:
+                    k = 1024
+                if k < limit:
+                    limit = k
             return limit if limit < left else left
         basis = self.share if self.share > 0.0 else self.rate
         if basis <= 0.0 or basis == INF:
@@ -414,10 +425,16 @@ cdef class PaceScheduler:
     ``share × dt`` and releases the waiters whose balance is back to zero or more.  A stream
     whose balance is not negative sends at once and pays afterwards (so a new stream's first
     chunk never waits for a tick); one that neither waited nor sent for ``IDLE_DROP`` seconds
-    leaves the allocation until it asks again.
+    leaves the allocation until it asks again.  Credit that a stream leaving (:meth:`leave`) did
+    not use goes to the next stream that asks before the next tick, so a client that downloads
+    one file after another is not held back by the tick.  A debt is owed in time: when a share
+    falls, what a stream owes falls with it (the bytes this forgives are counted in
+    ``forgiven``), and a stream released from the queue gets at most one step (``granularity``
+    seconds) of its share now, whatever it asked for while its share was larger.
     """
 
     HEADROOM = 1.25
+    GRACE = 0.5
     IDLE_DROP = 2.0
     MAX_DT = 1.0
 
@@ -427,6 +444,7 @@ cdef class PaceScheduler:
     cdef public long long waits
     cdef public long long ticks
     cdef public double forgiven
+    cdef double _spare
     cdef dict _streams
     cdef dict _futures
     cdef Py_ssize_t _waiting
@@ -434,7 +452,7 @@ cdef class PaceScheduler:
     cdef object _handle
     cdef double _last
     cdef bint _closed
-    cdef double _headroom, _idle_drop, _max_dt
+    cdef double _headroom, _idle_drop, _max_dt, _grace
 
     def __init__(self, double egress=0.0, double quantum=0.1):
         if not quantum > 0.0:
@@ -445,6 +463,7 @@ cdef class PaceScheduler:
         self.waits = 0
         self.ticks = 0
         self.forgiven = 0.0
+        self._spare = 0.0
         self._streams = {}
         self._futures = {}
         self._waiting = 0
@@ -453,6 +472,7 @@ cdef class PaceScheduler:
         self._last = -INF
         self._closed = False
         self._headroom = 1.25
+        self._grace = 0.5
         self._idle_drop = 2.0
         self._max_dt = 1.0
 
@@ -494,8 +514,10 @@ cdef class PaceScheduler:
     cpdef bint grant(self, Pacer pacer, long long nbytes, double now) except -1:
         """Take ``nbytes`` for ``pacer`` at ``now``: True when granted at once (charged to its
         balance), False when it must wait for a tick (it is then queued for ``nbytes``)."""
+        cdef double take
         if self.egress <= 0.0:
             pacer.share = INF
+            pacer.allowed = nbytes
             pacer.granted += nbytes
             self.granted += nbytes
             return True
@@ -507,8 +529,13 @@ cdef class PaceScheduler:
                 pacer.share = self.egress / len(self._streams)
         elif queued:
             raise RuntimeError("this pacer is already waiting")
+        if pacer.balance < 0.0 < self._spare:  # what a stream that left did not use
+            take = -pacer.balance if -pacer.balance < self._spare else self._spare
+            pacer.balance += take
+            self._spare -= take
         if pacer.balance >= 0.0:
             pacer.balance -= nbytes
+            pacer.allowed = nbytes
             pacer._used += nbytes
             pacer.granted += nbytes
             self.granted += nbytes
@@ -524,6 +551,9 @@ cdef class PaceScheduler:
         queued = self._streams.pop(pacer, None)
         if queued:
             self._waiting -= 1
+        if queued is not None and pacer.balance > 0.0:
+            self._spare += pacer.balance
+            pacer.balance = 0.0
         fut = self._futures.pop(pacer, None)
         if fut is not None and not fut.done():
             fut.cancel()
@@ -533,7 +563,7 @@ cdef class PaceScheduler:
         (returned, in joining order); ``dt`` is the time since the last tick, at most MAX_DT."""
         cdef double dt = now - self._last, s, b, cap, cap_dt, owed, old
         cdef Py_ssize_t n, k
-        cdef long long need
+        cdef long long need, step
         cdef double *buf
         cdef Pacer p
         cdef list pacers, released
@@ -547,6 +577,7 @@ cdef class PaceScheduler:
         if dt > self._max_dt:
             dt = self._max_dt
         self.ticks += 1
+        self._spare = 0.0  # unused credit lives one quantum, like the tick that gave it
         pacers = list(streams)
         n = len(pacers)
         if n == 0:
@@ -559,7 +590,7 @@ cdef class PaceScheduler:
             for k in range(n):
                 p = <Pacer> pacers[k]
                 buf[k] = p._floor()
-                if streams[p]:
+                if streams[p] or now - p._released < self._grace:
                     buf[n + k] = INF
                     p._idle = 0.0
                 elif p._used > 0.0:
@@ -576,7 +607,7 @@ cdef class PaceScheduler:
                 need = streams[p]
                 b = p.balance
                 old = p.share
-                if b < 0.0 and 0.0 < old < INF and s > 0.0 and s != old:
+                if b < 0.0 and 0.0 < s < old < INF:
                     # A stream owes time, not bytes (see _pystream).
                     owed = b * (s / old)
                     self.forgiven += owed - b
@@ -590,8 +621,15 @@ cdef class PaceScheduler:
                 p.balance = b
                 if need:
                     if b >= 0.0:
+                        # One step of the share now, at most (see _pystream).
+                        step = <long long> (s * (p.granularity if p.granularity > self.quantum
+                                                 else self.quantum))
+                        if need > step:
+                            need = step if step > 1024 else 1024
                         p.balance = b - need
+                        p.allowed = need
                         p._used = <double> need
+                        p._released = now
                         p.granted += need
                         self.granted += need
                         streams[p] = 0
@@ -599,12 +637,14 @@ cdef class PaceScheduler:
                         released.append(p)
                 elif p._idle > self._idle_drop:
                     del streams[p]
+                    p.balance = b if b < 0.0 else 0.0
         finally:
             PyMem_Free(buf)
         return released
 
     async def wait(self, Pacer pacer not None, long long nbytes):
-        """Return once ``pacer`` may send ``nbytes`` more (at once when in credit or unlimited)."""
+        """Return once ``pacer`` may send more: the bytes it may send now, ``nbytes`` or (after
+        waiting, when its share fell meanwhile) fewer; at once when in credit or unlimited."""
         cdef double now
         if self._closed:
             raise RuntimeError("PaceScheduler is closed")
@@ -613,7 +653,7 @@ cdef class PaceScheduler:
             loop = self._loop = asyncio.get_running_loop()
         now = loop.time()
         if self.grant(pacer, nbytes, now):
-            return
+            return nbytes
         fut = loop.create_future()
         self._futures[pacer] = fut
         if self._handle is None:
@@ -631,6 +671,7 @@ cdef class PaceScheduler:
         finally:
             if self._futures.get(pacer) is fut:
                 del self._futures[pacer]
+        return pacer.allowed
 
     def _wake(self):
         self._handle = None
@@ -745,7 +786,7 @@ async def send_range(
                 if c < n:
                     n = c
                 if scheduler is not None:
-                    await scheduler.wait(pacer, n)
+                    n = await scheduler.wait(pacer, n)
                 else:
                     delay = pacer.delay(n, loop.time())
                     if delay > 0.0:

@@ -128,7 +128,7 @@ class Pacer:
     """
 
     __slots__ = ("rate", "burst", "t0", "_sent", "granularity", "share", "balance", "waits",
-                 "granted", "_used", "_idle", "_queued")
+                 "granted", "allowed", "_used", "_idle", "_queued", "_released")
 
     def __init__(self, rate: float, burst: int, now: float, granularity: float = 0.1) -> None:
         self.rate = float(rate)
@@ -140,9 +140,11 @@ class Pacer:
         self.balance = 0.0
         self.waits = 0
         self.granted = 0
+        self.allowed = 0
         self._used = 0.0
         self._idle = 0.0
         self._queued = False
+        self._released = -INF
 
     @property
     def sent(self) -> int:
@@ -180,6 +182,8 @@ class Pacer:
         ``granularity`` seconds of the share (or of the rate, before a share is known)."""
         left = self.burst - self._sent
         if left > 0:
+            if 0.0 < self.share < INF:  # a shared budget: the burst too goes in steps of the share
+                limit = min(limit, max(int(self.share * self.granularity), 1024))
             return min(limit, left)
         basis = self.share if self.share > 0.0 else self.rate
         if basis <= 0.0 or basis == INF:
@@ -275,11 +279,19 @@ class PaceScheduler:
     ``share × dt`` and releases the waiters whose balance is back to zero or more.  A stream
     whose balance is not negative sends at once and pays afterwards (so a new stream's first
     chunk never waits for a tick); one that neither waited nor sent for ``IDLE_DROP`` seconds
-    leaves the allocation until it asks again.
+    leaves the allocation until it asks again.  Credit that a stream leaving (:meth:`leave`) did
+    not use goes to the next stream that asks before the next tick, so a client that downloads
+    one file after another is not held back by the tick.  A debt is owed in time: when a share
+    falls, what a stream owes falls with it (the bytes this forgives are counted in
+    ``forgiven``), and a stream released from the queue gets at most one step (``granularity``
+    seconds) of its share now, whatever it asked for while its share was larger.
     """
 
     # A stream not waiting at a tick is taken to want what it took in it, and a quarter more.
     HEADROOM = 1.25
+    # A stream released from the queue counts as wanting more until it asks again, for this
+    # long: a busy loop may not have run it yet (a slow or stalled reader is noticed after it).
+    GRACE = 0.5
     IDLE_DROP = 2.0
     MAX_DT = 1.0
 
@@ -292,6 +304,7 @@ class PaceScheduler:
         self.waits = 0
         self.ticks = 0
         self.forgiven = 0.0
+        self._spare = 0.0  # credit given at the last tick to streams that left without using it
         self._streams: dict[Pacer, int] = {}  # pacer -> bytes it waits for (0: not waiting)
         self._futures: dict[Pacer, asyncio.Future[None]] = {}
         self._waiting = 0
@@ -336,6 +349,7 @@ class PaceScheduler:
         balance), False when it must wait for a tick (it is then queued for ``nbytes``)."""
         if self.egress <= 0.0:
             pacer.share = INF
+            pacer.allowed = nbytes
             pacer.granted += nbytes
             self.granted += nbytes
             return True
@@ -347,8 +361,13 @@ class PaceScheduler:
                 pacer.share = self.egress / len(self._streams)
         elif queued:
             raise RuntimeError("this pacer is already waiting")
+        if pacer.balance < 0.0 < self._spare:  # what a stream that left did not use
+            take = -pacer.balance if -pacer.balance < self._spare else self._spare
+            pacer.balance += take
+            self._spare -= take
         if pacer.balance >= 0.0:
             pacer.balance -= nbytes
+            pacer.allowed = nbytes
             pacer._used += nbytes
             pacer.granted += nbytes
             self.granted += nbytes
@@ -364,6 +383,9 @@ class PaceScheduler:
         queued = self._streams.pop(pacer, None)
         if queued:
             self._waiting -= 1
+        if queued is not None and pacer.balance > 0.0:
+            self._spare += pacer.balance
+            pacer.balance = 0.0
         fut = self._futures.pop(pacer, None)
         if fut is not None and not fut.done():
             fut.cancel()
@@ -380,6 +402,7 @@ class PaceScheduler:
         if dt > self.MAX_DT:
             dt = self.MAX_DT
         self.ticks += 1
+        self._spare = 0.0  # unused credit lives one quantum, like the tick that gave it
         pacers = list(self._streams)
         if not pacers:
             return []
@@ -388,7 +411,7 @@ class PaceScheduler:
         streams = self._streams
         for k, p in enumerate(pacers):
             floors[k] = p.floor
-            if streams[p]:
+            if streams[p] or now - p._released < self.GRACE:
                 demands[k] = INF
                 p._idle = 0.0
             elif p._used > 0.0:
@@ -404,9 +427,10 @@ class PaceScheduler:
             need = streams[p]
             b = p.balance
             old = p.share
-            if b < 0.0 and 0.0 < old < INF and s > 0.0 and s != old:
+            if b < 0.0 and 0.0 < s < old < INF:
                 # A stream owes time, not bytes: a chunk taken at a larger share (alone, before a
-                # crowd came) is paid off in the same time at the smaller one, and the other way.
+                # crowd came) is paid off in the same time at the smaller one.  Never the other
+                # way: a debt made at a tiny share would become a stall of minutes.
                 owed = b * (s / old)
                 self.forgiven += owed - b
                 b = owed
@@ -419,8 +443,15 @@ class PaceScheduler:
             p.balance = b
             if need:
                 if b >= 0.0:
+                    # One step of the share now, at most: a chunk asked for while the share was
+                    # larger would otherwise be a debt of seconds.
+                    step = int(s * (p.granularity if p.granularity > self.quantum else self.quantum))
+                    if need > step:
+                        need = step if step > 1024 else 1024
                     p.balance = b - need
+                    p.allowed = need
                     p._used = float(need)
+                    p._released = now
                     p.granted += need
                     self.granted += need
                     streams[p] = 0
@@ -428,10 +459,12 @@ class PaceScheduler:
                     released.append(p)
             elif p._idle > self.IDLE_DROP:
                 del streams[p]
+                p.balance = b if b < 0.0 else 0.0
         return released
 
-    async def wait(self, pacer: Pacer, nbytes: int) -> None:
-        """Return once ``pacer`` may send ``nbytes`` more (at once when in credit or unlimited)."""
+    async def wait(self, pacer: Pacer, nbytes: int) -> int:
+        """Return once ``pacer`` may send more: the bytes it may send now, ``nbytes`` or (after
+        waiting, when its share fell meanwhile) fewer; at once when in credit or unlimited."""
         if self._closed:
             raise RuntimeError("PaceScheduler is closed")
         loop = self._loop
@@ -439,7 +472,7 @@ class PaceScheduler:
             loop = self._loop = asyncio.get_running_loop()
         now = loop.time()
         if self.grant(pacer, nbytes, now):
-            return
+            return nbytes
         fut: asyncio.Future[None] = loop.create_future()
         self._futures[pacer] = fut
         if self._handle is None:
@@ -457,6 +490,7 @@ class PaceScheduler:
         finally:
             if self._futures.get(pacer) is fut:
                 del self._futures[pacer]
+        return pacer.allowed
 
     def _wake(self) -> None:
         self._handle = None
@@ -579,7 +613,7 @@ async def send_range(
                 assert pacer is not None
                 n = min(n, pacer.chunk(chunk_size))
                 if scheduler is not None:
-                    await scheduler.wait(pacer, n)
+                    n = await scheduler.wait(pacer, n)
                 else:
                     delay = pacer.delay(n, loop.time())
                     if delay > 0.0:

@@ -170,7 +170,8 @@ def _simulate(impl: ModuleType, egress: float, streams: list[tuple[float, int, i
     for _ in range(round(seconds / step)):
         if t >= next_tick - 1e-9:
             for p in sched.tick(t):
-                p.consume(pending.pop(p))
+                assert 0 < p.allowed <= pending.pop(p)  # at most what it asked for
+                p.consume(p.allowed)
             next_tick += quantum
         for p, (_, _, reader, start) in zip(pacers, streams, strict=True):
             if t < start - 1e-9:
@@ -208,7 +209,7 @@ def test_simulated_grants_twins_agree_and_keep_the_budget(
         assert sum(shares) <= egress * (1 + 1e-9)
         assert m_sched.allocated() == pytest.approx(sum(shares))
         # Exactly: what went out, less what is still owed, was credited from the budget (or
-        # forgiven: a debt is rescaled when the share changes, as a stream owes time).
+        # forgiven: a debt falls with a falling share, as a stream owes time).
         assert sum(granted[0]) + sum(p.balance for p in pacers) <= (
             egress * (seconds + 0.1) + m_sched.forgiven + 1e-3)
         # and what the changes of share forgave is small next to the budget
@@ -268,8 +269,7 @@ async def _run_stream(sched: Any, p: Any, seconds: float, chunk: int = 65536) ->
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     while loop.time() < end:
-        n = p.chunk(chunk)
-        await sched.wait(p, n)
+        n = await sched.wait(p, p.chunk(chunk))
         p.consume(n)
 
 
