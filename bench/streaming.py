@@ -187,7 +187,7 @@ def _micro_rows() -> list[Row]:
     out = []
     for line in res.stdout.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and cells[0].startswith(("parse_range", "Pacer")):
+        if len(cells) == 4 and cells[0].startswith(("parse_range", "Pacer", "allocate")):
             out.append(Row(f"streamcore micro: {cells[0]}", f"twin {cells[1]} ops/s",
                            f"Cython {cells[2]} ops/s", cells[3], "a measured speed-up", None))
     return out
