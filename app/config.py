@@ -31,6 +31,13 @@ def _list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _mbps(raw: str) -> float:
+    value = float(raw)
+    if not 0.0 <= value < float("inf"):
+        raise ValueError(f"expected a number of Mbit/s >= 0, got {raw!r}")
+    return value
+
+
 def setting(default: Any, help: str, cast: Callable[[str], Any] = str, secret: bool = False) -> Any:
     """Declare a setting: its default, a one-line help and how the raw string is cast."""
     return field(default=default, metadata={"help": help, "cast": cast, "secret": secret})
@@ -94,10 +101,14 @@ class Config:
     login_window_seconds: int = setting(900, "Window of the login rate limits, in seconds", int)
     register_max_per_address: int = setting(20, "Registrations per client address per hour", int)
     stream_burst_seconds: int = setting(
-        30, "Seconds of audio sent at full speed before pacing starts", int
+        30, "Seconds of audio a stream is owed at full speed (its floor) before the pace", int
     )
     stream_pace: float = setting(
-        2.0, "Pace after the burst, as a multiple of the song's bitrate (0 = off)", float
+        2.0, "A stream's floor after the burst, as a multiple of its bitrate (0 = none)", float
+    )
+    stream_egress_mbps: float = setting(
+        0.0, "Upstream for all streams together, in Mbit/s: past it they share it max-min "
+        "fairly above their floors (0 = no limit, no pacing)", _mbps
     )
     stream_max_per_user: int = setting(16, "Concurrent streams allowed per user", int)
     stream_url_ttl: int = setting(21600, "Validity of a signed stream URL, in seconds", int)

@@ -1,7 +1,8 @@
 """Many paced streams at once, read by cheap asyncio protocols; prints one JSON report.
 
 Run by `bench.streaming` in its own process: `python -m bench.paced_client HOST PORT PATH TOKEN
-STREAMS SECONDS`. Each stream's rate is measured after its burst, over the rest of the run.
+STREAMS SECONDS BURST`. Every stream's rate is measured over one window: from when the last stream
+is through its burst (BURST bytes) to the end of the run.
 """
 
 from __future__ import annotations
@@ -79,16 +80,18 @@ async def main(host: str, port: int, path: str, token: str, streams: int, second
     end = time.monotonic()
     for t in transports:
         t.close()
+    # One window for every stream: from when the last of them is through its burst (plus one
+    # pacing step) to the end, so each is judged while all of them share the budget.
+    after_burst = [next((t for t, n in p.samples if n >= burst), None) for p in protocols]
+    through = [t for t in after_burst if t is not None]
+    start = (max(through) if through else end) + 0.5
     rates: list[float | None] = []
-    for p in protocols:
-        # the window starts once this stream's burst is through, plus one pacing step
-        after_burst = next((t for t, n in p.samples if n >= burst), None)
-        if after_burst is None:
-            rates.append(None)
-            continue
-        rates.append(rate_between(p.samples, after_burst + 0.5, end))
+    for p, t in zip(protocols, after_burst, strict=True):
+        rates.append(None if t is None else rate_between(p.samples, start, end))
     return {"streams": streams, "opened_in": opened, "statuses": sorted({p.status for p in protocols}),
-            "rates": rates, "window_end": end - started}
+            "rates": rates, "window": end - start, "window_end": end - started,
+            "unmeasured": [(p.status, p.received, len(p.samples)) for p, r in
+                           zip(protocols, rates, strict=True) if r is None][:10]}
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Sonora's native streaming core: range parsing, pacing, an open-file cache and a sender.
+"""Sonora's native streaming core: range parsing, the byte-rate limiter, an open-file cache
+and a sender.
 
 The compiled twin (``_cstream``) is used when it was built and imports; otherwise, or when
 ``STREAMCORE_NO_EXTENSIONS`` is set to a non-empty value, the pure-Python reference
@@ -27,6 +28,7 @@ if _cstream is not None:
     from ._cstream import (
         Pacer,
         PaceScheduler,
+        allocate,
         parse_range,
         send_range,
     )
@@ -36,6 +38,7 @@ else:
     from ._pystream import (
         Pacer,
         PaceScheduler,
+        allocate,
         parse_range,
         send_range,
     )
@@ -61,6 +64,7 @@ __all__ = [
     "Pacer",
     "RangeNotSatisfiable",
     "StallTimeout",
+    "allocate",
     "multipart_closing",
     "multipart_length",
     "multipart_parts",

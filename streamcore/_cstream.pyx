@@ -7,11 +7,11 @@ and multipart helpers are not hot and are shared with the reference (streamcore.
 """
 
 import asyncio
-import heapq
 import io
 import os
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from libc.stdlib cimport qsort
 
 from ._common import (
     NUMBER_LIMIT,
@@ -31,6 +31,7 @@ __all__ = [
     "Pacer",
     "RangeNotSatisfiable",
     "StallTimeout",
+    "allocate",
     "multipart_closing",
     "multipart_length",
     "multipart_parts",
@@ -199,18 +200,33 @@ def parse_range(header, long long size, Py_ssize_t max_ranges=16):
         PyMem_Free(starts)
 
 
-cdef class Pacer:
-    """Burst-then-pace byte budget for one stream, on an injected clock.
+cdef double INF = float("inf")
 
-    Bytes sent by time ``t`` never exceed ``burst + rate * (t - t0)``; a rate of 0 or less
-    means unpaced.  Use ``loop.time()`` for ``now`` when pacing with :class:`PaceScheduler`.
+
+cdef class Pacer:
+    """One stream's byte account: its floor (burst, then ``rate``), its share and its balance.
+
+    Under a :class:`PaceScheduler` the pacer is the stream's seat at the allocator: its floor is
+    full speed while fewer than ``burst`` bytes went (``sent``), then ``rate`` bytes/s (0 or less:
+    no floor beyond the fair share); ``share`` is the rate the allocator last gave it (``inf``
+    when unlimited, 0.0 before it joined) and ``balance`` the bytes it may still send (negative:
+    owed).  Without a scheduler it is the fixed burst-then-pace line of the reference: bytes sent
+    by time ``t`` never exceed ``burst + rate * (t - t0)`` (:meth:`delay`); rate <= 0 is unpaced.
     """
 
     cdef public double rate
     cdef public long long burst
     cdef public double t0
     cdef public double granularity
+    cdef public double share
+    cdef public double balance
+    cdef public long long waits
+    cdef public long long granted
+    cdef public long long allowed
     cdef long long _sent
+    cdef double _used
+    cdef double _idle
+    cdef double _released
 
     def __init__(self, double rate, long long burst, double now, double granularity=0.1):
         self.rate = rate
@@ -218,6 +234,14 @@ cdef class Pacer:
         self.t0 = now
         self.granularity = granularity
         self._sent = 0
+        self.share = 0.0
+        self.balance = 0.0
+        self.waits = 0
+        self.granted = 0
+        self.allowed = 0
+        self._used = 0.0
+        self._idle = 0.0
+        self._released = -INF
 
     @property
     def sent(self):
@@ -226,8 +250,18 @@ cdef class Pacer:
 
     @property
     def paced(self):
-        """Whether this pacer limits anything at all."""
+        """Whether this pacer limits anything at all on its own (without a scheduler)."""
         return self.rate > 0.0
+
+    @property
+    def floor(self):
+        """The rate this stream is owed before any sharing: inf during the burst, then rate."""
+        return self._floor()
+
+    cdef inline double _floor(self):
+        if self._sent < self.burst:
+            return INF
+        return self.rate if self.rate > 0.0 else 0.0
 
     cpdef double delay(self, long long nbytes, double now):
         """Seconds to wait at ``now`` before ``nbytes`` more may be sent (0.0 if at once)."""
@@ -246,91 +280,409 @@ cdef class Pacer:
         self._sent += nbytes
 
     cpdef long long chunk(self, long long limit):
-        """A good next chunk size (at most ``limit``): the rest of the burst, then rate×granularity."""
-        cdef long long left
-        cdef double step
-        if self.rate <= 0.0:
-            return limit
-        left = self.burst - self._sent
+        """A good next chunk size (at most ``limit``): the rest of the burst, then
+        ``granularity`` seconds of the share (or of the rate, before a share is known)."""
+        cdef long long left = self.burst - self._sent
+        cdef double basis, step
+        cdef long long k
         if left > 0:
+            if 0.0 < self.share < INF:  # a shared budget: the burst too goes in steps of the share
+                step = self.share * self.granularity
+                k = <long long> step if step < <double> limit else limit
+                if k < 1024:
+                    k = 1024
+                if k < limit:
+                    limit = k
             return limit if limit < left else left
-        step = self.rate * self.granularity
-        if step < 1024.0:
-            step = 1024.0
+        basis = self.share if self.share > 0.0 else self.rate
+        if basis <= 0.0 or basis == INF:
+            return limit
+        step = basis * self.granularity
         if step >= <double> limit:
             return limit
-        return <long long> step
+        k = <long long> step
+        if k < 1024:
+            k = 1024
+        return limit if limit < k else k
+
+
+cdef int _cmp_double(const void *a, const void *b) noexcept nogil:
+    cdef double x = (<const double *> a)[0]
+    cdef double y = (<const double *> b)[0]
+    return (x > y) - (x < y)
+
+
+cdef double _level(double budget, double base, double *lo, double *hi, Py_ssize_t n,
+                   double *los, double *his) noexcept nogil:
+    """The L at which sum(clamp(L, lo_i, hi_i)) reaches ``budget`` (see _pystream._level)."""
+    cdef Py_ssize_t i = 0, j = 0, k
+    cdef long long slope = 0
+    cdef double level, total = base, nxt, step
+    for k in range(n):
+        los[k] = lo[k]
+        his[k] = hi[k]
+    qsort(los, n, sizeof(double), _cmp_double)
+    qsort(his, n, sizeof(double), _cmp_double)
+    level = los[0]
+    while True:
+        while i < n and los[i] <= level:
+            slope += 1
+            i += 1
+        while j < n and his[j] <= level:
+            slope -= 1
+            j += 1
+        nxt = his[j] if j < n else INF
+        if i < n and los[i] < nxt:
+            nxt = los[i]
+        if nxt == INF:
+            return level + (budget - total) / slope if slope > 0 else level
+        if slope > 0:
+            step = total + slope * (nxt - level)
+            if step >= budget:
+                return level + (budget - total) / slope
+            total = step
+        level = nxt
+
+
+cdef int _allocate(double budget, double *floors, double *demands, double *out,
+                   Py_ssize_t n) except -1:
+    """Water-fill ``budget`` into ``out`` (see :func:`allocate`); floors/demands are clobbered."""
+    cdef double *lo = floors
+    cdef double *hi = demands
+    cdef double base = 0.0, top = 0.0, d, f, x, level
+    cdef double *work
+    cdef Py_ssize_t i
+    for i in range(n):
+        d = hi[i]
+        f = lo[i]
+        if not d > 0.0:
+            d = 0.0
+        if not f > 0.0:
+            f = 0.0
+        lo[i] = f if f < d else d
+        hi[i] = d
+        base += lo[i]
+    if base >= budget:
+        for i in range(n):
+            hi[i] = lo[i]
+            lo[i] = 0.0
+        base = 0.0
+    for i in range(n):
+        top += hi[i]
+    if top <= budget:
+        for i in range(n):
+            out[i] = hi[i]
+        return 0
+    work = <double *> PyMem_Malloc(2 * n * sizeof(double))
+    if work == NULL:
+        raise MemoryError()
+    level = _level(budget, base, lo, hi, n, work, work + n)
+    PyMem_Free(work)
+    for i in range(n):
+        x = level if level > lo[i] else lo[i]
+        out[i] = x if x < hi[i] else hi[i]
+    return 0
+
+
+def allocate(double budget, floors, demands):
+    """Max-min fair shares of ``budget`` (bytes/s) with per-stream floors (water-filling).
+
+    Each stream first gets ``min(floor, demand)`` (floors may be ``inf``: full speed); when those
+    fit in the budget the rest is water-filled: ``share = min(demand, max(floor, level))`` with
+    the one level that spends the budget (or every demand, when they all fit).  When the floors
+    alone do not fit, the budget is water-filled under them: ``share = min(floor, demand,
+    level)``.  Either way the shares never add up to more than ``budget`` and no stream can get
+    more without taking from one that has no more than it, unless that one is at its floor.
+    """
+    cdef Py_ssize_t n = len(floors), i
+    cdef double *buf
+    if not budget > 0.0 or budget == INF:
+        raise ValueError("budget must be a positive finite number of bytes per second")
+    if len(demands) != n:
+        raise ValueError("floors and demands differ in length")
+    if n == 0:
+        return []
+    buf = <double *> PyMem_Malloc(3 * n * sizeof(double))
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        for i in range(n):
+            buf[i] = floors[i]
+            buf[n + i] = demands[i]
+        _allocate(budget, buf, buf + n, buf + 2 * n, n)
+        return [buf[2 * n + i] for i in range(n)]
+    finally:
+        PyMem_Free(buf)
 
 
 cdef class PaceScheduler:
-    """Wakes paced streams from one heap and one timer, whatever the number of streams.
+    """The byte-rate limiter of every stream: one global egress budget shared max-min fairly.
 
-    Every due waiter is released in one batch per wakeup; cancelled waits are skipped.
+    ``egress`` is bytes per second for all streams together; 0 (or less) means no limit, and then
+    :meth:`wait` never sleeps.  Otherwise every ``quantum`` seconds (while streams take part) one
+    tick recomputes every stream's share with :func:`allocate` — demand ``inf`` for a stream that
+    waits, else what it took in the last tick plus a quarter — credits each balance with
+    ``share × dt`` and releases the waiters whose balance is back to zero or more.  A stream
+    whose balance is not negative sends at once and pays afterwards (so a new stream's first
+    chunk never waits for a tick); one that neither waited nor sent for ``IDLE_DROP`` seconds
+    leaves the allocation until it asks again.  Credit that a stream leaving (:meth:`leave`) did
+    not use goes to the next stream that asks before the next tick, so a client that downloads
+    one file after another is not held back by the tick.  A debt is owed in time: when a share
+    falls, what a stream owes falls with it (the bytes this forgives are counted in
+    ``forgiven``), and a stream released from the queue gets at most one step (``granularity``
+    seconds) of its share now, whatever it asked for while its share was larger.
     """
 
-    SLACK = 0.001
+    HEADROOM = 1.25
+    GRACE = 0.5
+    IDLE_DROP = 2.0
+    MAX_DT = 1.0
 
-    cdef list _heap
-    cdef long long _seq
+    cdef public double egress
+    cdef public double quantum
+    cdef public long long granted
+    cdef public long long waits
+    cdef public long long ticks
+    cdef public double forgiven
+    cdef double _spare
+    cdef dict _streams
+    cdef dict _futures
+    cdef Py_ssize_t _waiting
     cdef object _loop
     cdef object _handle
-    cdef double _when
-    cdef double _slack
+    cdef double _last
     cdef bint _closed
+    cdef double _headroom, _idle_drop, _max_dt, _grace
 
-    def __init__(self):
-        self._heap = []
-        self._seq = 0
+    def __init__(self, double egress=0.0, double quantum=0.1):
+        if not quantum > 0.0:
+            raise ValueError("quantum must be positive")
+        self.egress = egress if egress > 0.0 else 0.0
+        self.quantum = quantum
+        self.granted = 0
+        self.waits = 0
+        self.ticks = 0
+        self.forgiven = 0.0
+        self._spare = 0.0
+        self._streams = {}
+        self._futures = {}
+        self._waiting = 0
         self._loop = None
         self._handle = None
-        self._when = 0.0
-        self._slack = 0.001
+        self._last = -INF
         self._closed = False
+        self._headroom = 1.25
+        self._grace = 0.5
+        self._idle_drop = 2.0
+        self._max_dt = 1.0
 
     def __len__(self):
-        return len(self._heap)
+        """Streams waiting for their share."""
+        return self._waiting
 
     @property
     def closed(self):
         """True once :meth:`close` has been called."""
         return self._closed
 
+    @property
+    def limited(self):
+        """Whether there is an egress budget at all."""
+        return self.egress > 0.0
+
+    @property
+    def streams(self):
+        """Streams taking part in the allocation."""
+        return len(self._streams)
+
+    def pacers(self):
+        """The pacers taking part in the allocation, in joining order."""
+        return list(self._streams)
+
+    def queued(self, Pacer pacer not None):
+        """Bytes ``pacer`` waits for (0 when it does not wait)."""
+        return self._streams.get(pacer, 0)
+
+    def allocated(self):
+        """The sum of the shares given at the last tick (bytes/s)."""
+        cdef double total = 0.0
+        cdef Pacer p
+        for p in self._streams:
+            total += p.share
+        return total
+
+    cpdef bint grant(self, Pacer pacer, long long nbytes, double now) except -1:
+        """Take ``nbytes`` for ``pacer`` at ``now``: True when granted at once (charged to its
+        balance), False when it must wait for a tick (it is then queued for ``nbytes``)."""
+        cdef double take
+        if self.egress <= 0.0:
+            pacer.share = INF
+            pacer.allowed = nbytes
+            pacer.granted += nbytes
+            self.granted += nbytes
+            return True
+        queued = self._streams.get(pacer)
+        if queued is None:
+            self._streams[pacer] = 0
+            pacer._idle = 0.0
+            if not 0.0 < pacer.share < INF:  # until its first tick: an equal part of the budget
+                pacer.share = self.egress / len(self._streams)
+        elif queued:
+            raise RuntimeError("this pacer is already waiting")
+        if pacer.balance < 0.0 < self._spare:  # what a stream that left did not use
+            take = -pacer.balance if -pacer.balance < self._spare else self._spare
+            pacer.balance += take
+            self._spare -= take
+        if pacer.balance >= 0.0:
+            pacer.balance -= nbytes
+            pacer.allowed = nbytes
+            pacer._used += nbytes
+            pacer.granted += nbytes
+            self.granted += nbytes
+            return True
+        self._streams[pacer] = nbytes if nbytes > 0 else 1
+        self._waiting += 1
+        pacer.waits += 1
+        self.waits += 1
+        return False
+
+    def leave(self, Pacer pacer not None):
+        """Take ``pacer`` out of the allocation (its stream ended); a pending wait is cancelled."""
+        queued = self._streams.pop(pacer, None)
+        if queued:
+            self._waiting -= 1
+        if queued is not None and pacer.balance > 0.0:
+            self._spare += pacer.balance
+            pacer.balance = 0.0
+        fut = self._futures.pop(pacer, None)
+        if fut is not None and not fut.done():
+            fut.cancel()
+
+    cpdef list tick(self, double now):
+        """Recompute the shares, credit ``share × dt`` and release the waiters now in credit
+        (returned, in joining order); ``dt`` is the time since the last tick, at most MAX_DT."""
+        cdef double dt = now - self._last, s, b, cap, cap_dt, owed, old
+        cdef Py_ssize_t n, k
+        cdef long long need, step
+        cdef double *buf
+        cdef Pacer p
+        cdef list pacers, released
+        cdef dict streams = self._streams
+        if self._last == -INF:  # the first tick credits one quantum, like a restarted timer
+            self._last = now - self.quantum
+            dt = self.quantum
+        if not dt > 0.0:
+            return []
+        self._last = now
+        if dt > self._max_dt:
+            dt = self._max_dt
+        self.ticks += 1
+        self._spare = 0.0  # unused credit lives one quantum, like the tick that gave it
+        pacers = list(streams)
+        n = len(pacers)
+        if n == 0:
+            return []
+        buf = <double *> PyMem_Malloc(3 * n * sizeof(double))
+        if buf == NULL:
+            raise MemoryError()
+        released = []
+        try:
+            for k in range(n):
+                p = <Pacer> pacers[k]
+                buf[k] = p._floor()
+                if streams[p] or now - p._released < self._grace:
+                    buf[n + k] = INF
+                    p._idle = 0.0
+                elif p._used > 0.0:
+                    buf[n + k] = p._used / dt * self._headroom
+                    p._idle = 0.0
+                else:
+                    buf[n + k] = 0.0
+                    p._idle += dt
+            _allocate(self.egress, buf, buf + n, buf + 2 * n, n)
+            cap_dt = dt if dt > self.quantum else self.quantum
+            for k in range(n):
+                p = <Pacer> pacers[k]
+                s = buf[2 * n + k]
+                need = streams[p]
+                b = p.balance
+                old = p.share
+                if b < 0.0 and 0.0 < s < old < INF:
+                    # A stream owes time, not bytes (see _pystream).
+                    owed = b * (s / old)
+                    self.forgiven += owed - b
+                    b = owed
+                p.share = s
+                p._used = 0.0
+                b += s * dt
+                cap = s * cap_dt
+                if b > cap:
+                    b = cap
+                p.balance = b
+                if need:
+                    if b >= 0.0:
+                        # One step of the share now, at most (see _pystream).
+                        step = <long long> (s * (p.granularity if p.granularity > self.quantum
+                                                 else self.quantum))
+                        if need > step:
+                            need = step if step > 1024 else 1024
+                        p.balance = b - need
+                        p.allowed = need
+                        p._used = <double> need
+                        p._released = now
+                        p.granted += need
+                        self.granted += need
+                        streams[p] = 0
+                        self._waiting -= 1
+                        released.append(p)
+                elif p._idle > self._idle_drop:
+                    del streams[p]
+                    p.balance = b if b < 0.0 else 0.0
+        finally:
+            PyMem_Free(buf)
+        return released
+
     async def wait(self, Pacer pacer not None, long long nbytes):
-        """Return once ``pacer`` allows ``nbytes`` more (at once when already allowed)."""
-        cdef double now, delay, deadline
+        """Return once ``pacer`` may send more: the bytes it may send now, ``nbytes`` or (after
+        waiting, when its share fell meanwhile) fewer; at once when in credit or unlimited."""
+        cdef double now
         if self._closed:
             raise RuntimeError("PaceScheduler is closed")
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         now = loop.time()
-        delay = pacer.delay(nbytes, now)
-        if delay <= 0.0:
-            return
-        deadline = now + delay
+        if self.grant(pacer, nbytes, now):
+            return nbytes
         fut = loop.create_future()
-        self._seq += 1
-        heapq.heappush(self._heap, (deadline, self._seq, fut))
-        if self._handle is None or deadline < self._when:
-            if self._handle is not None:
-                self._handle.cancel()
-            self._when = deadline
-            self._handle = loop.call_at(deadline, self._wake)
-        await fut
+        self._futures[pacer] = fut
+        if self._handle is None:
+            # The timer was stopped (no stream took part): tick now, on at most one quantum.
+            if self._last < now - self.quantum:
+                self._last = now - self.quantum
+            self._wake()
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if self._streams.get(pacer):
+                self._streams[pacer] = 0
+                self._waiting -= 1
+            raise
+        finally:
+            if self._futures.get(pacer) is fut:
+                del self._futures[pacer]
+        return pacer.allowed
 
     def _wake(self):
-        cdef list heap = self._heap
-        cdef double due
         self._handle = None
         loop = self._loop
-        due = loop.time() + self._slack
-        while heap and <double> heap[0][0] <= due:
-            fut = heapq.heappop(heap)[2]
-            if not fut.done():
+        now = loop.time()
+        for p in self.tick(now):
+            fut = self._futures.pop(p, None)
+            if fut is not None and not fut.done():
                 fut.set_result(None)
-        if heap:
-            self._when = heap[0][0]
-            self._handle = loop.call_at(self._when, self._wake)
+        if self._streams:  # on while anyone takes part, so every tick spans one quantum
+            self._handle = loop.call_at(now + self.quantum, self._wake)
 
     def close(self):
         """Cancel every pending wait (they raise CancelledError) and refuse new ones."""
@@ -338,10 +690,11 @@ cdef class PaceScheduler:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        heap = self._heap
-        self._heap = []
-        for item in heap:
-            fut = item[2]
+        futures = self._futures
+        self._futures = {}
+        self._streams.clear()
+        self._waiting = 0
+        for fut in futures.values():
             if not fut.done():
                 fut.cancel()
 
@@ -404,10 +757,11 @@ async def send_range(
     """Send ``count`` bytes of ``fd`` from ``offset`` on ``transport``; return bytes sent.
 
     Unpaced bytes go through ``loop.sendfile`` (zero copy) in chunks of at most
-    ``chunk_size``, yielding to the loop between chunks; paced ones wait on ``scheduler``
-    (or sleep, without one) before each chunk.  Transports without sendfile (TLS, some
-    loops) get ``os.pread`` into a fresh bytes object per write.  Returns less than
-    ``count`` only when the file ended early; the caller must then close the connection.
+    ``chunk_size``, yielding to the loop between chunks; with a ``pacer`` each chunk first
+    waits for its grant from ``scheduler`` (or sleeps on the pacer's own line, without one).
+    Transports without sendfile (TLS, some loops) get ``os.pread`` into a fresh bytes object
+    per write.  Returns less than ``count`` only when the file ended early; the caller must
+    then close the connection.
     """
     cdef long long sent = 0, n, done, c
     cdef double delay
@@ -416,7 +770,9 @@ async def send_range(
         raise ValueError("chunk_size must be positive")
     if count <= 0:
         return 0
-    paced = pacer is not None and pacer.rate > 0.0
+    # With a scheduler every chunk asks it (an unlimited one grants at once); without one, a
+    # pacer with a rate keeps the fixed burst-then-pace line.
+    paced = pacer is not None and (scheduler is not None or pacer.rate > 0.0)
     # A non-owning file object: sendfile passes explicit offsets, so sharing the fd (and its
     # file position) with other responses is safe.
     fobj = io.FileIO(fd, "rb", closefd=False)
@@ -430,7 +786,7 @@ async def send_range(
                 if c < n:
                     n = c
                 if scheduler is not None:
-                    await scheduler.wait(pacer, n)
+                    n = await scheduler.wait(pacer, n)
                 else:
                     delay = pacer.delay(n, loop.time())
                     if delay > 0.0:

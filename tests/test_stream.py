@@ -7,7 +7,8 @@ import asyncio
 import hashlib
 import io
 import re
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,6 +21,7 @@ from multidict import CIMultiDictProxy
 
 import streamcore
 from app import keys, streaming_http
+from app.audiogen import ffmpeg_path
 from app.config import Config
 from app.main import create_app
 
@@ -261,3 +263,94 @@ async def test_a_replaced_file_is_noticed(sclient: TestClient, audio_dir: Path, 
     again = await sclient.get(song.url, headers=h)
     assert await again.read() == new
     assert again.headers["ETag"] != first.headers["ETag"]
+
+
+# --- the byte-rate limiter (SPEC §6) ----------------------------------------------------------
+
+async def test_a_lone_download_on_an_idle_server_is_not_paced(sclient: TestClient,
+                                                              big_song: Song) -> None:
+    """Default settings (no egress budget): the whole file at full speed; the limiter granted
+    every chunk at once and never made the stream wait."""
+    sched = sclient.app[keys.STREAMING].scheduler
+    assert not sched.limited
+    resp = await sclient.get(big_song.url, headers=big_song.account.headers)
+    assert resp.status == 200
+    assert sha(await resp.read()) == sha(big_song.body)
+    assert sched.granted == len(big_song.body)  # every byte asked the limiter...
+    assert sched.waits == 0  # ...and none of them waited
+    assert sched.streams == 0 and len(sched) == 0
+
+
+async def test_a_budget_is_shared_fairly_past_the_floors(aiohttp_client: Any, database_url: str,
+                                                         tmp_path: Path, audio_dir: Path,
+                                                         impl: ModuleType) -> None:
+    """0.4 Mbit/s (50 kB/s) for five WAV streams, each owed 352.8 kB/s (2 × its bitrate): more
+    streams than the budget's share supports. The limiter's accounting gives each 10 kB/s, and a
+    short seek is still answered at once, byte for byte."""
+    config = make_config(database_url, tmp_path, stream_egress_mbps=0.4, stream_burst_seconds=1)
+    client = await aiohttp_client(create_app(config))
+    state = client.app[keys.STREAMING]
+    sched = state.scheduler
+    assert sched.limited and sched.egress == 50_000
+    song = await upload_song(client, make_audio(audio_dir, "wav", seconds=20.0))
+    h = song.account.headers
+    received = [0] * 5
+
+    async def reader(i: int) -> None:
+        async with client.get(song.url, headers=h) as r:
+            assert r.status == 200
+            while chunk := await r.content.readany():
+                received[i] += len(chunk)
+
+    tasks = [asyncio.create_task(reader(i)) for i in range(5)]
+    try:
+        def fair() -> bool:
+            shares = [p.share for p in sched.pacers()]
+            return len(shares) == 5 and all(abs(s - 10_000) < 1e-6 for s in shares)
+
+        await settled(fair)
+        assert sched.allocated() == pytest.approx(50_000)
+        assert all(p.floor == pytest.approx(2 * 176_400) for p in sched.pacers())
+        assert sched.waits > 0
+        seek = await client.get(song.url, headers={**h, "Range": "bytes=2000000-2065535"})
+        assert seek.status == 206 and await seek.read() == song.body[2_000_000:2_065_536]
+        assert all(0 < n < len(song.body) for n in received)  # held back, not cut
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    # A stream that ends leaves the allocation and frees its slot.
+    await settled(lambda: sched.streams == 0 and state.service.slots.total() == 0)
+
+
+async def test_ffmpeg_seeks_into_a_long_song(sclient: TestClient, audio_dir: Path) -> None:
+    """`ffmpeg -ss 150 -i URL` (a player seeking 2.5 minutes in, through a signed URL) decodes
+    from there and finishes; on an idle server nothing it read was paced."""
+    song = await upload_song(sclient, make_audio(audio_dir, "mp3", seconds=180.0))
+    resp = await sclient.get(f"/api/song/{song.id}/stream-url", headers=song.account.headers)
+    assert resp.status == 200
+    url = (await resp.json())["url"]
+    if url.startswith("/"):
+        url = str(sclient.make_url(url))
+    proc = await asyncio.create_subprocess_exec(
+        ffmpeg_path(), "-nostdin", "-v", "error", "-ss", "150", "-i", url, "-t", "2",
+        "-f", "null", "-", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        # a bound against a hang, not a speed check
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    sched = sclient.app[keys.STREAMING].scheduler
+    assert sched.waits == 0
+    assert sched.granted > 0  # its requests went through the limiter, which never held them
+
+
+async def settled(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait (bounded) until `condition` holds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition never held"
+        await asyncio.sleep(0.02)

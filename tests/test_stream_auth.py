@@ -125,9 +125,9 @@ async def test_cookie_session_streams(client: TestClient, song: Song) -> None:
 
 async def test_per_user_limit_429_and_slots_freed(aiohttp_client: Any, database_url: str,
                                                   tmp_path: Path, audio_dir: Path) -> None:
-    # Paced slowly, so the first streams stay open while the next one is refused.
+    # A tiny egress budget, so the first streams stay open while the next one is refused.
     config = make_config(database_url, tmp_path, stream_max_per_user=2, stream_burst_seconds=0,
-                         stream_pace=0.05)
+                         stream_pace=0.05, stream_egress_mbps=0.01)
     client = await aiohttp_client(create_app(config))
     song = await upload_song(client, make_audio(audio_dir, "wav", seconds=5.0))
     slots = client.app[keys.STREAMING].service.slots

@@ -21,6 +21,8 @@ IMPL = web.AppKey("impl", ModuleType)
 PATH = web.AppKey("path", str)
 CACHE = web.AppKey("cache", streamcore.FileCache)
 SCHED = web.AppKey("sched", object)
+LIMITED = web.AppKey("limited", object)
+PACERS = web.AppKey("pacers", list)
 BOUNDARY = "sonora-test-boundary"
 
 
@@ -50,8 +52,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
         assert writer is not None and request.transport is not None
         loop = asyncio.get_running_loop()
         pacer = None
+        sched = request.app[LIMITED] if "limited" in request.query else request.app[SCHED]
         if "pace" in request.query:
             pacer = impl.Pacer(float(request.query["pace"]), int(request.query["burst"]), loop.time())
+            request.app[PACERS].append(pacer)
         for head, start, stop in parts:
             if head:
                 await resp.write(head)
@@ -62,7 +66,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 start,
                 stop - start,
                 pacer=pacer,
-                scheduler=request.app[SCHED] if pacer else None,
+                scheduler=sched if pacer else None,
                 drain=writer.drain,
                 stall_timeout=10.0,
             )
@@ -83,13 +87,18 @@ async def client(
     app[IMPL] = impl
     app[PATH] = str(audio_file[0])
     app[CACHE] = streamcore.FileCache()
-    sched: Any = impl.PaceScheduler()
+    sched: Any = impl.PaceScheduler()  # no egress budget: unlimited
     app[SCHED] = sched
+    limited: Any = impl.PaceScheduler(200 * 1024, 0.05)  # 200 KiB/s for all streams
+    app[LIMITED] = limited
+    app[PACERS] = []
     app.router.add_get("/song", stream)
     server = await aiohttp_server(app)
     async with aiohttp.ClientSession(str(server.make_url("/"))) as session:
+        session.pacers = app[PACERS]  # type: ignore[attr-defined]
         yield session
     sched.close()
+    limited.close()
     app[CACHE].close()
 
 
@@ -201,17 +210,41 @@ async def test_200_concurrent_small_ranges(client: Any, audio_file: tuple[Path, 
     assert all(await asyncio.gather(*(one(i) for i in range(200))))
 
 
+async def _handler_done(condition: Callable[[], bool]) -> None:
+    """The client can read the last byte before the handler has counted it: wait (bounded)."""
+    for _ in range(250):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the handler never finished")
+
+
 async def test_paced_download(client: Any, audio_file: tuple[Path, bytes]) -> None:
+    """Under a 200 KiB/s budget, a 100 KiB burst then the rest: the limiter holds it (it waited
+    for its share, the whole budget since it is alone) and every byte arrives right."""
     data = audio_file[1]
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    # 100 KiB burst, then 200 KiB/s: 300 KiB take ~1 s
-    params = {"pace": str(200 * 1024), "burst": str(100 * 1024)}
+    params = {"pace": str(50 * 1024), "burst": str(100 * 1024), "limited": "1"}
     async with client.get("/song", params=params, headers={"Range": "bytes=0-307199"}) as r:
         body = await r.read()
-    elapsed = loop.time() - t0
     assert sha(body) == sha(data[:307200])
-    assert 0.9 <= elapsed <= 1.5
+    (pacer,) = client.pacers
+    await _handler_done(lambda: pacer.sent == 307200)
+    assert pacer.granted == 307200
+    assert pacer.waits > 0  # held to the budget...
+    assert pacer.share == 200 * 1024  # ...which it had to itself, not its 50 KiB/s floor
+
+
+async def test_unlimited_download_never_waits(client: Any, audio_file: tuple[Path, bytes]) -> None:
+    """No egress budget: a pacer with a floor is granted every chunk at once (no pacing)."""
+    data = audio_file[1]
+    async with client.get("/song", params={"pace": "1000", "burst": "0"}) as r:
+        body = await r.read()
+    assert sha(body) == sha(data)
+    (pacer,) = client.pacers
+    await _handler_done(lambda: pacer.sent == len(data))
+    assert pacer.granted == len(data)
+    assert pacer.waits == 0
+    assert pacer.share == float("inf")
 
 
 class FakeTransport(asyncio.WriteTransport):

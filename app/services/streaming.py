@@ -1,4 +1,4 @@
-"""Who may stream which song, signed stream URLs, per-user stream slots and pacing figures.
+"""Who may stream which song, signed stream URLs, per-user stream slots and pacing floors.
 
 Framework-free (no aiohttp): the HTTP side (`app/streaming_http.py`) asks this module whether a
 caller may stream, which file a song is, and how fast to send it, then hands the bytes to
@@ -187,10 +187,17 @@ class StreamService:
             raise Unauthenticated("This signed URL's session has ended")
         return Grant(uid, sid)
 
+    @property
+    def egress(self) -> float:
+        """The byte-rate budget all streams share (bytes/s); 0.0 means no limit at all."""
+        return max(0.0, self.config.stream_egress_mbps) * 1_000_000 / 8
+
     def pace(self, song: SongFile) -> tuple[float, int]:
-        """(bytes per second after the burst, burst bytes); a rate of 0 means unpaced."""
+        """The song's floor under a shared egress budget (SPEC §6): (bytes per second owed after
+        the burst, burst bytes owed at full speed); 0 means no floor of that kind."""
         per_second = song.bitrate / 8
-        if self.config.stream_pace <= 0 or per_second <= 0:
+        if per_second <= 0:
             return 0.0, 0
-        return (self.config.stream_pace * per_second,
-                int(self.config.stream_burst_seconds * per_second))
+        rate = self.config.stream_pace * per_second if self.config.stream_pace > 0 else 0.0
+        burst = int(self.config.stream_burst_seconds * per_second)
+        return rate, burst if burst > 0 else 0
