@@ -90,6 +90,11 @@ async def test_refusals_come_before_any_file_read(client: TestClient, audio_dir:
     await assert_refused(client, with_param(url, uid=str(song.account.id + 1)), 401)
     await assert_refused(client, with_param(url, sig=""), 401)
     await assert_refused(client, with_param(url, exp="soon"), 401)
+    # The same numbers in other scripts are not numbers (SPEC 10), even where int() takes them.
+    fields = dict(parse_qsl(urlsplit(url).query))
+    arabic = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+    await assert_refused(client, with_param(url, uid=fields["uid"].translate(arabic)), 401)
+    await assert_refused(client, with_param(url, exp=" " + fields["exp"]), 401)
     # a genuine signature for another song: the credential does not cover this one
     await assert_refused(client, other_url.replace(other.url, song.url), 403)
     # a valid credential and an unknown song: 404, still without touching a file

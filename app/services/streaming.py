@@ -169,10 +169,11 @@ class StreamService:
                            now: float | None = None) -> Grant:
         """The grant a signed URL carries: 401 when malformed, tampered or expired (or its
         session was revoked), 403 when it was signed for another song."""
-        try:
-            uid, sid, song, exp = (int(query[k]) for k in ("uid", "sid", "song", "exp"))
-        except (KeyError, ValueError):
-            raise Unauthenticated("Malformed signed URL") from None
+        values = [query.get(k, "") for k in ("uid", "sid", "song", "exp")]
+        # ASCII digits only (SPEC 10): int() would also take "١" or " 1_0".
+        if not all(v.isascii() and v.isdigit() and len(v) <= 19 for v in values):
+            raise Unauthenticated("Malformed signed URL")
+        uid, sid, song, exp = (int(v) for v in values)
         sig = query.get("sig", "")
         if not self.signer.verify(SIGNED_PURPOSE, f"{song}:{uid}:{sid}:{exp}", sig):
             raise Unauthenticated("Invalid signature")
