@@ -27,8 +27,8 @@ pytestmark = [
 ]
 
 WAIT = 30_000  # ms: a loaded 2-core machine can be slow; every wait ends as soon as its condition holds
-# The first song is long enough that a seek far ahead needs a new range request (a paced
-# response has not reached it yet); the others keep the album quick to make.
+# The first song is long enough that a seek far ahead needs a new range request (a response
+# shared under the egress budget has not reached it yet); the others keep the album quick to make.
 SONG_SECONDS = (240.0, 60.0, 60.0)
 COVER = images.placeholder_cover("browser tests", 300)
 
@@ -64,16 +64,18 @@ async def build_site(aiohttp_server: Any, aiohttp_client: Any, database_url: str
 
 @pytest.fixture
 async def site(aiohttp_server, aiohttp_client, database_url, tmp_path, audio_dir) -> dict[str, Any]:
-    """With the default stream pacing (burst, then 2x the bitrate)."""
-    return await build_site(aiohttp_server, aiohttp_client, database_url, tmp_path, audio_dir)
+    """With an egress budget (SPEC 6) about four times the songs' bitrate: the lone stream gets
+    all of it, so the four-minute song takes about a minute to arrive and a seek far ahead needs
+    a new range request. (With no budget, the default, it would arrive at full speed at once.)"""
+    return await build_site(aiohttp_server, aiohttp_client, database_url, tmp_path, audio_dir,
+                            stream_egress_mbps=0.5)
 
 
 @pytest.fixture
 async def unpaced_site(aiohttp_server, aiohttp_client, database_url, tmp_path, audio_dir) -> dict[str, Any]:
-    """Pacing off: this test switches songs every few seconds, and with pacing on headless Chromium
-    was seen holding a song back until its paced response had finished (~15 s for a one-minute
-    file) — reported to the streaming owner; the journey test keeps the defaults."""
-    return await build_site(aiohttp_server, aiohttp_client, database_url, tmp_path, audio_dir, stream_pace=0.0)
+    """No egress budget (the default): every stream at full speed. This test switches songs every
+    few seconds; the journey test streams under a budget."""
+    return await build_site(aiohttp_server, aiohttp_client, database_url, tmp_path, audio_dir)
 
 
 @pytest.fixture
@@ -146,7 +148,7 @@ async def test_listener_journey(site, browser):
     assert await page.text_content("[data-player-title]") == songs[0]["title"]
     assert await page.evaluate("window.sonoraPlayer.queue") == [s["id"] for s in songs]
 
-    # Seek far ahead, past what the paced response has brought: a new range request, answered 206.
+    # Seek far ahead, past what the budgeted response has brought: a new range request, answered 206.
     await page.focus("[data-player-seek]")
     await page.evaluate("""() => { const s = document.querySelector('[data-player-seek]');
         s.value = 200; s.dispatchEvent(new Event('input', {bubbles: true})); s.dispatchEvent(new Event('change', {bubbles: true})); }""")
