@@ -124,25 +124,23 @@ def product(tmp_path: Path) -> Iterator[Product]:
         "SONORA_BCRYPT_ROUNDS": "4",
         "SONORA_LOG_LEVEL": "INFO",
     })
-    boot = subprocess.run([sys.executable, "-m", "app", "bootstrap"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert boot.returncode == 0, boot.stdout + boot.stderr
-    note = (data_dir / "initial-admin.txt").read_text()
-    admin_password = note.split("password:", 1)[1].strip()
-    log = tmp_path / "run.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "app", "run"], cwd=cwd, env=env,  # noqa: S603
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    p = Product(f"http://127.0.0.1:{port}", env, cwd, data_dir, database, log, proc, admin_password)
+    proc: subprocess.Popen[bytes] | None = None
     try:
-        yield p
+        boot = subprocess.run([sys.executable, "-m", "app", "bootstrap"], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert boot.returncode == 0, boot.stdout + boot.stderr
+        note = (data_dir / "initial-admin.txt").read_text()
+        admin_password = note.split("password:", 1)[1].strip()
+        log = tmp_path / "run.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "app", "run"], cwd=cwd, env=env,  # noqa: S603
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        yield Product(f"http://127.0.0.1:{port}", env, cwd, data_dir, database, log, proc, admin_password)
     finally:
-        if proc.poll() is None:
+        if proc is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)  # the run and a worker it left behind
             proc.wait(10)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # a worker left behind
         asyncio.run(_admin_sql(f"DROP DATABASE IF EXISTS `{database}`"))
         from backbone_support import delete_rabbit
 
