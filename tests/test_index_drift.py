@@ -24,7 +24,7 @@ from app.search.indexer import Indexer
 
 OPS = ("rename_user", "delete_user", "new_member", "create_playlist", "add_song", "remove_song",
        "add_collaborator", "delete_playlist", "delete_song", "new_song", "rename_artist",
-       "rename_album", "update_playlist")
+       "rename_album", "update_playlist", "new_featuring_song", "delete_guest")
 STEPS = st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 10_000), st.integers(0, 10_000)),
                  min_size=1, max_size=10)
 
@@ -40,6 +40,7 @@ class World:
         self.songs: list[dict[str, Any]] = []
         self.playlists: dict[int, Account] = {}  # id -> owner
         self.ids: dict[str, set[int]] = {entity: set() for entity in CATALOG_ENTITIES}
+        self.guests: list[int] = []  # artists credited only as featured ones
 
     async def call(self, method: str, path: str, who: Account, body: Any = None,
                    ok: tuple[int, ...] = (200, 201, 204)) -> Any:
@@ -52,13 +53,17 @@ class World:
         self.members.append(member)
         return member
 
-    async def new_song(self) -> None:
+    async def new_song(self, guest: bool = False) -> None:
         word = unique("Drift")
+        credit = f"{word} Artist feat. {word} Guest" if guest else f"{word} Artist"
         path = make_audio(self.audio_dir, "mp3", seconds=1.0, title=f"{word} Song",
-                          artist=f"{word} Artist", album=f"{word} Album")
+                          artist=credit, album=f"{word} Album")
         song = await self.call("POST", "/api/song", self.admin,
                                {"file_base64": base64.b64encode(path.read_bytes()).decode()})
         self.songs.append(song)
+        for featured in song.get("featured_artists") or []:
+            self.guests.append(featured["id"])
+            self.ids["artist"].add(featured["id"])
         self.ids["song"].add(song["id"])
         self.ids["artist"].add(song["artist_id"])
         if song.get("album_id"):
@@ -70,6 +75,11 @@ class World:
             await self.new_member()
         elif op == "new_song" or not songs:
             await self.new_song()
+        elif op == "new_featuring_song":
+            await self.new_song(guest=True)
+        elif op == "delete_guest" and self.guests:
+            guest = self.guests.pop(a % len(self.guests))
+            await self.call("DELETE", f"/api/artist/{guest}", self.admin)
         elif op == "rename_user":
             who = members[a % len(members)]
             await self.call("PUT", "/api/user/me", who, {"username": unique("ren")})
@@ -193,3 +203,17 @@ async def test_rename_and_song_delete_reach_the_index_without_reindex(world: Wor
     ours = {documents.doc_id(e, i) for e, ids in w.ids.items() for i in ids}
     assert {k: v for k, v in before.items() if k in ours} == {k: v for k, v in after.items()
                                                               if k in ours}
+
+
+async def test_deleting_a_featured_only_artist_reaches_the_songs_that_credited_them(world: World) -> None:
+    """The credit cascades away with the artist: the song's document and its cached entry follow."""
+    w = world
+    await w.step("new_featuring_song", 0, 0)
+    song = w.songs[-1]
+    assert [f["id"] for f in song["featured_artists"]] == w.guests
+    cached = await w.call("GET", f"/api/song/{song['id']}", w.admin)  # now in the cache
+    assert cached["featured_artists"]
+    await w.step("delete_guest", 0, 0)
+    after = await w.call("GET", f"/api/song/{song['id']}", w.admin)
+    assert after["featured_artists"] == []
+    await _live_equals_rebuild(w)

@@ -251,6 +251,14 @@ class CatalogRepo:
         if sets:
             await tx.execute(f"UPDATE songs SET {', '.join(sets)} WHERE id = %s", (*params, song_id))
 
+    async def songs_featuring(self, tx: Tx, artist_id: int) -> list[int]:
+        """The songs crediting this artist as a featured one, their links locked in `tx`."""
+        rows = await tx.fetchall(
+            "SELECT song_id FROM song_artists WHERE artist_id = %s ORDER BY song_id FOR UPDATE",
+            (artist_id,),
+        )
+        return [int(r["song_id"]) for r in rows]
+
     async def set_featured(self, tx: Tx, song_id: int, artist_ids: list[int]) -> None:
         await tx.execute("DELETE FROM song_artists WHERE song_id = %s", (song_id,))
         for position, artist_id in enumerate(artist_ids):

@@ -303,10 +303,15 @@ class CatalogService:
                     f"{artist['name']} still has {songs} song(s) and {albums} album(s)",
                     details={"songs": songs, "albums": albums},
                 )
+            # Songs that only feature the artist lose the credit (the link cascades away): their
+            # documents and cached entries change too, as a rebuild would show.
+            featuring = await self.repo.songs_featuring(tx, artist_id)
             await self.repo.delete_artist(tx, artist_id)
             await self._events(tx, actor, "artist", artist_id, "deleted", "artist.deleted",
                                f"deleted artist {artist['name']}")
-        await self._after_write(f"artist:{artist_id}")
+            await events.emit_many(tx, [events.CatalogChanged("song", sid, "upserted")
+                                        for sid in featuring])
+        await self._after_write(f"artist:{artist_id}", *(f"song:{sid}" for sid in featuring))
 
     async def set_artist_image(self, artist_id: int, image_id: int, actor: Actor) -> dict[str, Any]:
         await self.artist(artist_id)
