@@ -217,3 +217,24 @@ async def test_deleting_a_featured_only_artist_reaches_the_songs_that_credited_t
     after = await w.call("GET", f"/api/song/{song['id']}", w.admin)
     assert after["featured_artists"] == []
     await _live_equals_rebuild(w)
+
+
+async def test_a_song_deleted_while_playlists_add_it_leaves_no_stale_count(world: World) -> None:
+    """Adds racing the delete either land before it (and their playlist is re-indexed) or wait
+    for it and find the song gone: no playlist document keeps counting a deleted song."""
+    import asyncio
+
+    w = world
+    owner = w.members[0]
+    for n in range(20):
+        await w.step("create_playlist", 0, n)
+    song = w.songs[0]
+
+    async def add(pid: int) -> None:
+        await w.call("POST", f"/api/playlist/{pid}/songs", owner, {"song_ids": [song["id"]]},
+                     ok=(200, 201, 404, 409, 422))
+
+    await asyncio.gather(*(add(pid) for pid in sorted(w.playlists)),
+                         w.call("DELETE", f"/api/song/{song['id']}", w.admin))
+    w.songs.remove(song)
+    await _live_equals_rebuild(w)

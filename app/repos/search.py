@@ -88,12 +88,18 @@ class SearchRepo:
         return {"song": [int(r["id"]) for r in songs], "album": [int(r["id"]) for r in albums]}
 
     async def playlists_with_songs(self, song_ids: Sequence[int]) -> list[int]:
-        """Playlists holding any of these songs (their documents count the songs)."""
+        """Playlists holding any of these songs (their documents count the songs), read in the
+        deleting transaction: the songs are locked first, so a playlist adding one of them
+        meanwhile waits for the delete (and then finds the song gone) instead of slipping in
+        between this read and the cascade."""
         if not song_ids:
             return []
+        await self.db.fetchall(
+            f"SELECT id FROM songs WHERE id IN ({_marks(song_ids)}) ORDER BY id FOR UPDATE",
+            tuple(song_ids))
         rows = await self.db.fetchall(
             f"SELECT DISTINCT playlist_id FROM playlist_songs WHERE song_id IN ({_marks(song_ids)})"
-            " ORDER BY playlist_id", tuple(song_ids))
+            " ORDER BY playlist_id LOCK IN SHARE MODE", tuple(song_ids))
         return [int(r["playlist_id"]) for r in rows]
 
     async def playlists_of_user(self, user_id: int) -> tuple[list[int], list[int]]:
