@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import io
 import re
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -346,6 +347,33 @@ async def test_ffmpeg_seeks_into_a_long_song(sclient: TestClient, audio_dir: Pat
     sched = sclient.app[keys.STREAMING].scheduler
     assert sched.waits == 0
     assert sched.granted > 0  # its requests went through the limiter, which never held them
+
+
+@pytest.mark.skipif(shutil.which("mpv") is None, reason="mpv is missing (.ci/run installs Debian's mpv)")
+async def test_mpv_starts_half_way_into_a_long_song(sclient: TestClient, audio_dir: Path) -> None:
+    """`mpv --start=50% URL`, the real player: it asks for a range half way in and starts playing
+    there; on an idle server nothing it read was paced."""
+    song = await upload_song(sclient, make_audio(audio_dir, "mp3", seconds=180.0))
+    resp = await sclient.get(f"/api/song/{song.id}/stream-url", headers=song.account.headers)
+    url = (await resp.json())["url"]
+    proc = await asyncio.create_subprocess_exec(
+        "mpv", "--no-config", "--no-video", "--ao=null", "--start=50%", "--length=1",
+        "--ytdl=no", "--msg-level=all=error,statusline=status", "--term-status-msg=POS ${=time-pos}", url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 120)  # a bound against a hang
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, (out + err).decode()[-2000:]
+    # Its status lines (one per frame it played, \r-separated) name the position it played.
+    text = (out + err).decode(errors="replace").replace("\r", "\n")
+    played = [float(m) for m in re.findall(r"POS ([0-9.]+)", text)]
+    assert played, text[-2000:]
+    assert 89.0 <= played[0] <= 92.0, played[:5]  # half of 180 s, not from the start
+    sched = sclient.app[keys.STREAMING].scheduler
+    assert sched.waits == 0
 
 
 async def settled(condition: Callable[[], bool], seconds: float = 10.0) -> None:
