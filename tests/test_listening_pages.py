@@ -254,3 +254,21 @@ async def test_admin_dashboard_chart_counts_todays_plays(local, audio_dir):
 async def test_member_gets_403_on_admin_dashboard(client, member):
     await login_as(client, member)
     assert (await client.get("/admin", allow_redirects=False)).status == 403
+
+
+async def test_history_shows_how_long_each_play_was_listened_to(local, audio_dir):
+    client, admin = local
+    member = await register(client)
+    song = await upload(client, admin, audio_dir)
+    body = {"song_id": song["id"], "played_ms": song["duration_ms"] - 1000, "play_id": uuid.uuid4().hex}
+    resp = await client.post("/api/stream/play", json=body, headers=member.headers)
+    assert resp.status == 202 and (await resp.json())["counted"] is True
+
+    async def recorded() -> bool:
+        return await history_total(client, member.id) == 1
+
+    await eventually(recorded)
+    await login_as(client, member)
+    text = await (await client.get("/history")).text()
+    whole, listened = song["duration_ms"] // 1000, (song["duration_ms"] - 1000) // 1000
+    assert f"Listened for {listened // 60}:{listened % 60:02d} of {whole // 60}:{whole % 60:02d}" in text, text
