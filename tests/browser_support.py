@@ -144,7 +144,7 @@ async def _shoot(base: str, username: str, password: str) -> list[Path]:
                     await page.click("[data-player='play']")  # restored paused after the load
                 await page.wait_for_load_state("networkidle")
                 await page.mouse.move(0, 0)
-                await page.evaluate("document.querySelector('.player-toast')?.setAttribute('hidden', '')")
+                await page.evaluate("document.querySelector('.toast')?.setAttribute('hidden', '')")
                 await page.wait_for_timeout(400)  # settled images and fonts
                 wide = await page.evaluate("() => { const m = document.getElementById('main'); return m.scrollWidth - m.clientWidth; }")
                 if wide > 0:

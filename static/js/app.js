@@ -1,22 +1,9 @@
 // Sonora's page scripts: progressive enhancement only — every page works without them.
+// This one enhances every page (flashes, uploads, the account menu); what the scripts share
+// (the API, toasts, menus, confirmations, onPage) is ui.js.
+import { csrfToken, onPage } from "./ui.js";
 
 const FLASH_TIMEOUT_MS = 6000;
-
-/**
- * Ask before submitting forms marked with data-confirm (the server has its own confirmation step).
- * One listener on the document, in the capture phase: it sees every form, on the first page and on
- * every page router.js swaps in, before the form's own handlers (an upload, say) can act.
- */
-function confirmForms() {
-  document.addEventListener("submit", (event) => {
-    const form = event.target;
-    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm")) return;
-    if (!window.confirm(form.dataset.confirm)) {
-      event.preventDefault();
-      event.stopImmediatePropagation();
-    }
-  }, true);
-}
 
 // Elements already set up, so a root enhanced twice (a swapped page, an upload's answer) is not.
 const bound = new WeakSet();
@@ -141,21 +128,6 @@ function streamUploads(root) {
   }
 }
 
-/** The CSRF token for scripts that send X-CSRF-Token (the player, later). */
-export function csrfToken() {
-  return document.querySelector('meta[name="csrf-token"]')?.content ?? "";
-}
-
-/**
- * Run `setUp(root)` for the page as loaded (root = document) and again for each page router.js
- * swaps in (root = the new <main>), so a page behaves the same however it was reached. Listeners
- * on `document` itself belong outside `setUp`: they are bound once.
- */
-export function onPage(setUp) {
-  setUp(document);
-  document.addEventListener("sonora:navigate", (event) => setUp(event.detail?.root || document));
-}
-
 function enhance(root) {
   flashes(root);
   greeting(root);
@@ -163,7 +135,6 @@ function enhance(root) {
   streamUploads(root);
 }
 
-confirmForms();
 dismissClicks();
 userMenu();
 onPage(enhance);

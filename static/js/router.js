@@ -6,12 +6,14 @@
 // `detail = {url, root}` (`root` is the new <main>). Page scripts that bind to page content when
 // they load should also bind on this event, to the elements under `detail.root` only, e.g.
 //     document.addEventListener("sonora:navigate", (e) => setUp(e.detail.root));
-// (`onPage(setUp)` from app.js does both.) Listeners bound on `document` itself must not be bound
+// (`onPage(setUp)` from ui.js does both.) Listeners bound on `document` itself must not be bound
 // again; behaviour shared by many pages (confirmations, flash buttons) is best delegated there.
 //
 // Not intercepted (full loads as before): other origins, `target`/`download` links, modified
 // clicks, forms, `/api/`, `/static/`, `/logout`, `/login`, `/register`, `/s/`, `/admin`, and any
 // link or ancestor marked `data-no-router`.
+import { NAVIGATE, emit } from "./ui.js";
+
 const main = () => document.getElementById("main");
 const SKIP = /^\/(api|static|admin|logout|login|register|s)(\/|$)/;
 let controller = null;
@@ -90,7 +92,7 @@ export async function navigate(href, { push = true, scroll = null } = {}) {
   shownUrl = new URL(location.href);
   focusHeading(current, final);
   if (scroll !== null) current.scrollTop = scroll;
-  document.dispatchEvent(new CustomEvent("sonora:navigate", { detail: { url: final.href, root: current } }));
+  emit(NAVIGATE, { url: final.href, root: current });
 }
 
 function onClick(event) {

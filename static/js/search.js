@@ -1,5 +1,7 @@
 // Search as you type: the /search page (grouped results, a top result) and suggestions under the
 // header's search box on every page. Both are ARIA comboboxes: ↑/↓ move, Enter opens, Esc closes.
+import { api, onPage } from "./ui.js";
+
 const DEBOUNCE_MS = 150;
 
 const esc = (text) => String(text ?? "").replace(/[&<>"']/g, (c) => (
@@ -95,17 +97,11 @@ function navigable(input, listbox, onClose) {
   return { reset: () => select(-1) };
 }
 
-async function fetchJson(url, signal) {
-  const resp = await fetch(url, { credentials: "same-origin", signal, headers: { Accept: "application/json" } });
-  if (!resp.ok) throw Object.assign(new Error(`HTTP ${resp.status}`), { status: resp.status });
-  return resp.json();
-}
-
 function setupSearchPage(page) {
   const input = page.querySelector("#search-q");
   const results = page.querySelector("#search-results");
   const status = page.querySelector("#search-status");
-  const api = page.dataset.api;
+  const endpoint = page.dataset.api;
   let controller;
   const nav = navigable(input, results);
   const run = debounce(async () => {
@@ -122,7 +118,7 @@ function setupSearchPage(page) {
       return;
     }
     try {
-      const data = await fetchJson(`${api}?q=${encodeURIComponent(q)}&limit=10`, controller.signal);
+      const data = await api("GET", `${endpoint}?q=${encodeURIComponent(q)}&limit=10`, undefined, { signal: controller.signal });
       if (input.value.trim() !== q) return;
       results.innerHTML = renderResults(q, data);
       nav.reset();
@@ -161,7 +157,7 @@ function setupHeaderSuggestions(input) {
     if (!q) { close(); return; }
     controller = new AbortController();
     try {
-      const data = await fetchJson(`/api/search/suggest?q=${encodeURIComponent(q)}&limit=7`, controller.signal);
+      const data = await api("GET", `/api/search/suggest?q=${encodeURIComponent(q)}&limit=7`, undefined, { signal: controller.signal });
       if (input.value.trim() !== q) return;
       const items = data.suggestions.map((s, i) => `<li role="presentation"><a role="option" id="sg-${i}" class="suggest-option" aria-selected="false" href="${s.type === "song" ? `/search?q=${encodeURIComponent(s.text)}` : `/${s.type}/${s.id}`}">
         <span class="suggest-text">${esc(s.text)}</span><span class="suggest-sub">${esc(s.type[0].toUpperCase() + s.type.slice(1))}${s.subtitle && s.type !== "artist" ? ` · ${esc(s.subtitle)}` : ""}</span></a></li>`);
@@ -179,12 +175,10 @@ function setupHeaderSuggestions(input) {
   input.addEventListener("focus", () => { if (list.children.length && input.value.trim()) { list.hidden = false; input.setAttribute("aria-expanded", "true"); } });
 }
 
-const page = document.querySelector("[data-search-page]");
-if (page) setupSearchPage(page);
-// router.js swapped a new page into <main> (see router.js): a /search page needs setting up.
-document.addEventListener("sonora:navigate", (event) => {
-  const swapped = event.detail.root.querySelector("[data-search-page]");
-  if (swapped) setupSearchPage(swapped);
+// The /search page, as loaded or swapped in by router.js.
+onPage((root) => {
+  const page = root.querySelector("[data-search-page]");
+  if (page) setupSearchPage(page);
 });
 // The header box suggests on every page, /search included (opened there directly or navigated to).
 const top = document.getElementById("top-search");
