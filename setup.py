@@ -30,5 +30,6 @@ setup(
     # Every package under app/ and streamcore/ (app's subpackages included), nothing else.
     packages=find_packages(include=["app", "app.*", "streamcore", "streamcore.*"]),
     package_data={"streamcore": ["py.typed"]},
+    exclude_package_data={"streamcore": ["*.c"]},  # the generated C is a build step, not shipped
     ext_modules=ext_modules,
 )
