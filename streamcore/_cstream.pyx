@@ -466,6 +466,8 @@ cdef class _SchedulerCore:
         """Take ``nbytes`` for ``pacer`` at ``now``: True when granted at once (charged to its
         balance), False when it must wait for a tick (it is then queued for ``nbytes``)."""
         cdef double take
+        if pacer is None:  # 'not None' is for def functions only; the shared wait() comes here
+            raise TypeError("Argument 'pacer' must not be None")
         if self.egress <= 0.0:
             pacer.share = INF
             pacer.allowed = nbytes

@@ -311,6 +311,8 @@ class PaceScheduler(SchedulerLoop):
     def grant(self, pacer: Pacer, nbytes: int, now: float) -> bool:
         """Take ``nbytes`` for ``pacer`` at ``now``: True when granted at once (charged to its
         balance), False when it must wait for a tick (it is then queued for ``nbytes``)."""
+        if pacer is None:  # as the compiled twin: refused before it joins the allocation
+            raise TypeError("Argument 'pacer' must not be None")
         if self.egress <= 0.0:
             pacer.share = INF
             pacer.allowed = nbytes
