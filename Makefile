@@ -22,9 +22,17 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 install: $(STAMP) build ## Create .venv with the pinned dependencies and build the native core
 
-build: $(STAMP) ## Build the Cython streaming core in place (STREAMCORE_NO_EXTENSIONS=1 skips it)
+build: $(STAMP) ## Build the Cython core in place (STREAMCORE_NO_EXTENSIONS=1 skips it, STREAMCORE_REQUIRE_EXTENSIONS=1 makes a failure fatal)
 	@if [ -f $(EXT_SRC) ] && [ -z "$$STREAMCORE_NO_EXTENSIONS" ]; then \
-	  mkdir -p build; $(PY) setup.py -q build_ext --inplace >/dev/null 2>build/ext.log || { mkdir -p build; cat build/ext.log; echo "native core not built: the pure-Python twin will be used"; }; \
+	  mkdir -p build; \
+	  if $(PY) setup.py -q build_ext --inplace >/dev/null 2>build/ext.log; then :; else \
+	    cat build/ext.log; \
+	    if [ -n "$$STREAMCORE_REQUIRE_EXTENSIONS" ]; then echo "native core not built and STREAMCORE_REQUIRE_EXTENSIONS is set: failing" >&2; exit 1; fi; \
+	    echo "native core not built: the pure-Python twin will be used"; \
+	  fi; \
+	  if [ -n "$$STREAMCORE_REQUIRE_EXTENSIONS" ]; then \
+	    $(PY) -c 'import streamcore; assert streamcore.IMPLEMENTATION == "cython", streamcore.IMPLEMENTATION' || { echo "the built native core does not import: failing" >&2; exit 1; }; \
+	  fi; \
 	fi
 
 services: ## Start MariaDB, Redis and RabbitMQ when stopped (install them from Debian when missing)

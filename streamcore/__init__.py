@@ -3,7 +3,10 @@ and a sender.
 
 The compiled twin (``_cstream``) is used when it was built and imports; otherwise, or when
 ``STREAMCORE_NO_EXTENSIONS`` is set to a non-empty value, the pure-Python reference
-(``_pystream``) is.  Both have the same API and pass the same tests.
+(``_pystream``) is.  Both have the same API and pass the same tests.  A non-empty
+``STREAMCORE_REQUIRE_EXTENSIONS`` (CI sets it) turns a compiled twin that does not import into
+an ``ImportError`` instead of the silent fallback; ``STREAMCORE_NO_EXTENSIONS`` still wins (an
+opt-out is not a failed build).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from types import ModuleType
 from . import _pystream as _pystream
 
 NO_EXTENSIONS: bool = bool(os.environ.get("STREAMCORE_NO_EXTENSIONS"))
+REQUIRE_EXTENSIONS: bool = bool(os.environ.get("STREAMCORE_REQUIRE_EXTENSIONS"))
 
 _cstream: ModuleType | None
 if NO_EXTENSIONS:
@@ -21,8 +25,13 @@ if NO_EXTENSIONS:
 else:
     try:
         from . import _cstream
-    except ImportError:  # not built here: the pure-Python twin serves
-        _cstream = None
+    except ImportError as exc:
+        if REQUIRE_EXTENSIONS:
+            raise ImportError(
+                "STREAMCORE_REQUIRE_EXTENSIONS is set but the compiled streamcore._cstream did "
+                f"not import ({exc}); build it with `make build` or unset the variable"
+            ) from exc
+        _cstream = None  # not built here: the pure-Python twin serves
 
 if _cstream is not None:
     from ._cstream import (

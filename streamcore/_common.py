@@ -1,28 +1,41 @@
-"""Parts of streamcore shared by both implementations.
+"""Parts of streamcore shared by both implementations: one copy of everything the twins agree on
+that is not per-byte arithmetic.
 
-Nothing here is on the per-byte hot path: the exceptions (one class each, so ``except``
-clauses work whichever implementation is selected), the open-file cache and the
-multipart/byteranges framing helpers.
+Here: the exceptions (one class each, so ``except`` clauses work whichever implementation is
+selected), the open-file cache, the multipart/byteranges framing helpers, the sender
+(``send_range``: its per-chunk cost is a few awaits and a sendfile, not arithmetic) and the
+event-loop side of the scheduler (:class:`SchedulerLoop`: waiting, the timer, leaving,
+closing).  The twins keep only the hot parts: ``parse_range``, ``Pacer``, ``allocate`` and the
+scheduler's state with its ``grant``/``tick``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import re
 import stat
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
 
 __all__ = [
     "FileCache",
+    "GRACE",
+    "HEADROOM",
+    "IDLE_DROP",
+    "MAX_DT",
     "NUMBER_LIMIT",
     "OpenFile",
     "RangeNotSatisfiable",
+    "SchedulerLoop",
     "StallTimeout",
     "multipart_closing",
     "multipart_length",
     "multipart_parts",
+    "send_range",
 ]
 
 #: Every number in a Range header is clamped to this value (2**62), far above any real file
@@ -226,3 +239,300 @@ def multipart_length(ranges: Iterable[tuple[int, int]], size: int, content_type:
     parts = multipart_parts(ranges, size, content_type, boundary)
     body = sum(len(head) + stop - start for head, start, stop in parts)
     return body + len(multipart_closing(boundary))
+
+
+# The scheduler's constants, one copy for both twins (see PaceScheduler's docstring).
+#: A stream not waiting at a tick is taken to want what it took in it, and a quarter more.
+HEADROOM = 1.25
+#: A stream released from the queue counts as wanting more until it asks again, for this long:
+#: a busy loop may not have run it yet (a slow or stalled reader is noticed after it).
+GRACE = 0.5
+#: A stream that neither waited nor sent for this long leaves the allocation.
+IDLE_DROP = 2.0
+#: The longest time one tick credits.
+MAX_DT = 1.0
+
+
+class SchedulerLoop:
+    """The event-loop side of ``PaceScheduler``, shared by both twins.
+
+    The twin's class supplies the state (set in its ``__init__``) and the arithmetic,
+    ``grant(pacer, nbytes, now) -> bool`` and ``tick(now) -> list[pacer]``; this mixin adds
+    waiting for a tick, the timer that ticks every ``quantum`` while streams take part, leaving
+    and closing.  A pacer is the twin's ``Pacer`` (``share``, ``balance`` and ``allowed``).
+    """
+
+    if not TYPE_CHECKING:  # no instance dict of its own (mypy would take the state below as slots)
+        __slots__ = ()
+
+    HEADROOM = HEADROOM
+    GRACE = GRACE
+    IDLE_DROP = IDLE_DROP
+    MAX_DT = MAX_DT
+
+    if TYPE_CHECKING:  # provided by the twin's class
+        egress: float
+        quantum: float
+        _spare: float
+        _streams: dict[Any, int]
+        _futures: dict[Any, asyncio.Future[None]]
+        _waiting: int
+        _loop: asyncio.AbstractEventLoop | None
+        _handle: asyncio.TimerHandle | None
+        _last: float
+        _closed: bool
+
+        def grant(self, pacer: Any, nbytes: int, now: float) -> bool: ...
+
+        def tick(self, now: float) -> list[Any]: ...
+
+    def __len__(self) -> int:
+        """Streams waiting for their share."""
+        return self._waiting
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._closed
+
+    @property
+    def limited(self) -> bool:
+        """Whether there is an egress budget at all."""
+        return self.egress > 0.0
+
+    @property
+    def streams(self) -> int:
+        """Streams taking part in the allocation."""
+        return len(self._streams)
+
+    def pacers(self) -> list[Any]:
+        """The pacers taking part in the allocation, in joining order."""
+        return list(self._streams)
+
+    def queued(self, pacer: Any) -> int:
+        """Bytes ``pacer`` waits for (0 when it does not wait)."""
+        return self._streams.get(pacer, 0)
+
+    def allocated(self) -> float:
+        """The sum of the shares given at the last tick (bytes/s)."""
+        total = 0.0
+        for p in self._streams:
+            total += p.share
+        return total
+
+    def leave(self, pacer: Any) -> None:
+        """Take ``pacer`` out of the allocation (its stream ended); a pending wait is cancelled."""
+        queued = self._streams.pop(pacer, None)
+        if queued:
+            self._waiting -= 1
+        if queued is not None and pacer.balance > 0.0:
+            self._spare += pacer.balance
+            pacer.balance = 0.0
+        fut = self._futures.pop(pacer, None)
+        if fut is not None and not fut.done():
+            fut.cancel()
+
+    async def wait(self, pacer: Any, nbytes: int) -> int:
+        """Return once ``pacer`` may send more: the bytes it may send now, ``nbytes`` or (after
+        waiting, when its share fell meanwhile) fewer; at once when in credit or unlimited."""
+        if self._closed:
+            raise RuntimeError("PaceScheduler is closed")
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self.grant(pacer, nbytes, now):
+            return nbytes
+        fut: asyncio.Future[None] = loop.create_future()
+        self._futures[pacer] = fut
+        if self._handle is None:
+            # The timer was stopped (no stream took part): tick now, on at most one quantum.
+            if self._last < now - self.quantum:
+                self._last = now - self.quantum
+            self._wake()
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if self._streams.get(pacer):
+                self._streams[pacer] = 0
+                self._waiting -= 1
+            raise
+        finally:
+            if self._futures.get(pacer) is fut:
+                del self._futures[pacer]
+        return pacer.allowed
+
+    def _wake(self) -> None:
+        self._handle = None
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        for p in self.tick(now):
+            fut = self._futures.pop(p, None)
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+        if self._streams:  # on while anyone takes part, so every tick spans one quantum
+            self._handle = loop.call_at(now + self.quantum, self._wake)
+
+    def close(self) -> None:
+        """Cancel every pending wait (they raise CancelledError) and refuse new ones."""
+        self._closed = True
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        futures, self._futures = self._futures, {}
+        self._streams.clear()
+        self._waiting = 0
+        for fut in futures.values():
+            if not fut.done():
+                fut.cancel()
+
+
+class _Account(Protocol):
+    """What :func:`send_range` uses of a twin's ``Pacer``."""
+
+    rate: float
+
+    def chunk(self, limit: int) -> int: ...
+
+    def delay(self, nbytes: int, now: float) -> float: ...
+
+    def consume(self, nbytes: int) -> None: ...
+
+
+class _Grants(Protocol):
+    """What :func:`send_range` uses of a twin's ``PaceScheduler``."""
+
+    async def wait(self, pacer: Any, nbytes: int) -> int: ...
+
+
+async def _drain(
+    transport: asyncio.WriteTransport,
+    drain: Callable[[], Awaitable[None]] | None,
+    stall_timeout: float | None,
+) -> None:
+    """Wait until the transport's buffer is under its high-water mark, watching for stalls."""
+    high = transport.get_write_buffer_limits()[1]
+    size = transport.get_write_buffer_size()
+    while size > high:
+        if transport.is_closing():
+            raise ConnectionResetError("connection lost")
+        try:
+            async with asyncio.timeout(stall_timeout) as cm:
+                if drain is not None:
+                    await drain()
+                else:
+                    while transport.get_write_buffer_size() > high:
+                        if transport.is_closing():
+                            raise ConnectionResetError("connection lost")
+                        await asyncio.sleep(0.005)
+        except TimeoutError:
+            if not cm.expired():
+                raise
+            now_size = transport.get_write_buffer_size()
+            if now_size >= size:
+                raise StallTimeout(f"no progress for {stall_timeout} s") from None
+            size = now_size
+            continue
+        size = transport.get_write_buffer_size()
+        if drain is not None:
+            return  # the protocol resumed writing: that is the transport's own verdict
+
+
+async def _native(
+    loop: asyncio.AbstractEventLoop,
+    transport: asyncio.WriteTransport,
+    fobj: Any,
+    offset: int,
+    n: int,
+    stall_timeout: float | None,
+) -> int:
+    if stall_timeout is None:
+        return await loop.sendfile(transport, fobj, offset, n, fallback=False)
+    try:
+        async with asyncio.timeout(stall_timeout) as cm:
+            return await loop.sendfile(transport, fobj, offset, n, fallback=False)
+    except TimeoutError:
+        if cm.expired():
+            raise StallTimeout(f"chunk not sent within {stall_timeout} s") from None
+        raise
+
+
+async def send_range(
+    loop: asyncio.AbstractEventLoop,
+    transport: asyncio.WriteTransport,
+    fd: int,
+    offset: int,
+    count: int,
+    *,
+    pacer: _Account | None = None,
+    scheduler: _Grants | None = None,
+    chunk_size: int = 256 * 1024,
+    drain: Callable[[], Awaitable[None]] | None = None,
+    stall_timeout: float | None = None,
+) -> int:
+    """Send ``count`` bytes of ``fd`` from ``offset`` on ``transport``; return bytes sent.
+
+    Unpaced bytes go through ``loop.sendfile`` (zero copy) in chunks of at most
+    ``chunk_size``, yielding to the loop between chunks; with a ``pacer`` each chunk first
+    waits for its grant from ``scheduler`` (or sleeps on the pacer's own line, without one).
+    Transports without sendfile (TLS, some loops) get ``os.pread`` into a fresh bytes object
+    per write.  Returns less than ``count`` only when the file ended early; the caller must
+    then close the connection.  One copy for both twins: it takes either twin's ``Pacer`` and
+    ``PaceScheduler`` (not one of each).
+    """
+    if chunk_size <= 0:
+        raise ValueError("chunk_size must be positive")
+    if count <= 0:
+        return 0
+    # With a scheduler every chunk asks it (an unlimited one grants at once); without one, a
+    # pacer with a rate keeps the fixed burst-then-pace line.
+    paced = pacer is not None and (scheduler is not None or pacer.rate > 0.0)
+    native = True
+    sent = 0
+    # A non-owning file object: sendfile passes explicit offsets, so sharing the fd (and its
+    # file position) with other responses is safe.
+    fobj = io.FileIO(fd, "rb", closefd=False)
+    try:
+        while sent < count:
+            n = count - sent
+            if n > chunk_size:
+                n = chunk_size
+            if paced:
+                assert pacer is not None
+                n = min(n, pacer.chunk(chunk_size))
+                if scheduler is not None:
+                    n = await scheduler.wait(pacer, n)
+                else:
+                    delay = pacer.delay(n, loop.time())
+                    if delay > 0.0:
+                        await asyncio.sleep(delay)
+            if transport.is_closing():
+                raise ConnectionResetError("connection lost")
+            await _drain(transport, drain, stall_timeout)
+            done = -1
+            if native:
+                try:
+                    done = await _native(loop, transport, fobj, offset + sent, n, stall_timeout)
+                except (RuntimeError, NotImplementedError) as exc:
+                    # SendfileNotAvailableError (a RuntimeError) and "not supported for
+                    # transport" (TLS, uvloop...) are raised before any byte is sent.
+                    if transport.is_closing():
+                        raise ConnectionResetError("connection lost") from exc
+                    native = False
+            if not native:
+                data = os.pread(fd, n, offset + sent)  # a NEW object: the transport may keep it
+                done = len(data)
+                if done:
+                    transport.write(data)
+            if pacer is not None:
+                pacer.consume(done)
+            sent += done
+            if done < n:
+                break  # the file is shorter than announced
+            if sent < count:
+                # Writes to a fast socket never suspend: yield so other requests run.
+                await asyncio.sleep(0)
+    finally:
+        fobj.close()
+    return sent

@@ -2,26 +2,30 @@
 """Compiled twin of streamcore._pystream: same public API, C arithmetic on the hot paths.
 
 Range parsing walks the header once with C integers (numbers clamped to 2**62, so they never
-overflow); the pacer and scheduler keep their state in C doubles/long longs.  The file cache
-and multipart helpers are not hot and are shared with the reference (streamcore._common).
+overflow); the pacer and scheduler keep their state in C doubles/long longs, and the
+scheduler's ``grant``/``tick`` and ``allocate`` run in C.  Everything else (the sender, the
+scheduler's event-loop side, the file cache, the multipart helpers, the exceptions) is one copy
+shared with the reference, in streamcore._common.
 """
-
-import asyncio
-import io
-import os
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdlib cimport qsort
 
 from ._common import (
+    GRACE,
+    HEADROOM,
+    IDLE_DROP,
+    MAX_DT,
     NUMBER_LIMIT,
     FileCache,
     OpenFile,
     RangeNotSatisfiable,
+    SchedulerLoop,
     StallTimeout,
     multipart_closing,
     multipart_length,
     multipart_parts,
+    send_range,
 )
 
 __all__ = [
@@ -415,28 +419,9 @@ def allocate(double budget, floors, demands):
         PyMem_Free(buf)
 
 
-cdef class PaceScheduler:
-    """The byte-rate limiter of every stream: one global egress budget shared max-min fairly.
-
-    ``egress`` is bytes per second for all streams together; 0 (or less) means no limit, and then
-    :meth:`wait` never sleeps.  Otherwise every ``quantum`` seconds (while streams take part) one
-    tick recomputes every stream's share with :func:`allocate` — demand ``inf`` for a stream that
-    waits, else what it took in the last tick plus a quarter — credits each balance with
-    ``share × dt`` and releases the waiters whose balance is back to zero or more.  A stream
-    whose balance is not negative sends at once and pays afterwards (so a new stream's first
-    chunk never waits for a tick); one that neither waited nor sent for ``IDLE_DROP`` seconds
-    leaves the allocation until it asks again.  Credit that a stream leaving (:meth:`leave`) did
-    not use goes to the next stream that asks before the next tick, so a client that downloads
-    one file after another is not held back by the tick.  A debt is owed in time: when a share
-    falls, what a stream owes falls with it (the bytes this forgives are counted in
-    ``forgiven``), and a stream released from the queue gets at most one step (``granularity``
-    seconds) of its share now, whatever it asked for while its share was larger.
-    """
-
-    HEADROOM = 1.25
-    GRACE = 0.5
-    IDLE_DROP = 2.0
-    MAX_DT = 1.0
+cdef class _SchedulerCore:
+    """PaceScheduler's state in C and its arithmetic, ``grant`` and ``tick``; the event-loop
+    side (wait, the timer, leave, close) is streamcore._common.SchedulerLoop."""
 
     cdef public double egress
     cdef public double quantum
@@ -444,14 +429,15 @@ cdef class PaceScheduler:
     cdef public long long waits
     cdef public long long ticks
     cdef public double forgiven
-    cdef double _spare
-    cdef dict _streams
-    cdef dict _futures
-    cdef Py_ssize_t _waiting
-    cdef object _loop
-    cdef object _handle
-    cdef double _last
-    cdef bint _closed
+    # Public only for SchedulerLoop (the shared event-loop side); not part of the API.
+    cdef public double _spare
+    cdef public dict _streams
+    cdef public dict _futures
+    cdef public Py_ssize_t _waiting
+    cdef public object _loop
+    cdef public object _handle
+    cdef public double _last
+    cdef public bint _closed
     cdef double _headroom, _idle_drop, _max_dt, _grace
 
     def __init__(self, double egress=0.0, double quantum=0.1):
@@ -471,50 +457,17 @@ cdef class PaceScheduler:
         self._handle = None
         self._last = -INF
         self._closed = False
-        self._headroom = 1.25
-        self._grace = 0.5
-        self._idle_drop = 2.0
-        self._max_dt = 1.0
-
-    def __len__(self):
-        """Streams waiting for their share."""
-        return self._waiting
-
-    @property
-    def closed(self):
-        """True once :meth:`close` has been called."""
-        return self._closed
-
-    @property
-    def limited(self):
-        """Whether there is an egress budget at all."""
-        return self.egress > 0.0
-
-    @property
-    def streams(self):
-        """Streams taking part in the allocation."""
-        return len(self._streams)
-
-    def pacers(self):
-        """The pacers taking part in the allocation, in joining order."""
-        return list(self._streams)
-
-    def queued(self, Pacer pacer not None):
-        """Bytes ``pacer`` waits for (0 when it does not wait)."""
-        return self._streams.get(pacer, 0)
-
-    def allocated(self):
-        """The sum of the shares given at the last tick (bytes/s)."""
-        cdef double total = 0.0
-        cdef Pacer p
-        for p in self._streams:
-            total += p.share
-        return total
+        self._headroom = HEADROOM
+        self._grace = GRACE
+        self._idle_drop = IDLE_DROP
+        self._max_dt = MAX_DT
 
     cpdef bint grant(self, Pacer pacer, long long nbytes, double now) except -1:
         """Take ``nbytes`` for ``pacer`` at ``now``: True when granted at once (charged to its
         balance), False when it must wait for a tick (it is then queued for ``nbytes``)."""
         cdef double take
+        if pacer is None:  # 'not None' is for def functions only; the shared wait() comes here
+            raise TypeError("Argument 'pacer' must not be None")
         if self.egress <= 0.0:
             pacer.share = INF
             pacer.allowed = nbytes
@@ -545,18 +498,6 @@ cdef class PaceScheduler:
         pacer.waits += 1
         self.waits += 1
         return False
-
-    def leave(self, Pacer pacer not None):
-        """Take ``pacer`` out of the allocation (its stream ended); a pending wait is cancelled."""
-        queued = self._streams.pop(pacer, None)
-        if queued:
-            self._waiting -= 1
-        if queued is not None and pacer.balance > 0.0:
-            self._spare += pacer.balance
-            pacer.balance = 0.0
-        fut = self._futures.pop(pacer, None)
-        if fut is not None and not fut.done():
-            fut.cancel()
 
     cpdef list tick(self, double now):
         """Recompute the shares, credit ``share × dt`` and release the waiters now in credit
@@ -642,181 +583,23 @@ cdef class PaceScheduler:
             PyMem_Free(buf)
         return released
 
-    async def wait(self, Pacer pacer not None, long long nbytes):
-        """Return once ``pacer`` may send more: the bytes it may send now, ``nbytes`` or (after
-        waiting, when its share fell meanwhile) fewer; at once when in credit or unlimited."""
-        cdef double now
-        if self._closed:
-            raise RuntimeError("PaceScheduler is closed")
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
-        now = loop.time()
-        if self.grant(pacer, nbytes, now):
-            return nbytes
-        fut = loop.create_future()
-        self._futures[pacer] = fut
-        if self._handle is None:
-            # The timer was stopped (no stream took part): tick now, on at most one quantum.
-            if self._last < now - self.quantum:
-                self._last = now - self.quantum
-            self._wake()
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if self._streams.get(pacer):
-                self._streams[pacer] = 0
-                self._waiting -= 1
-            raise
-        finally:
-            if self._futures.get(pacer) is fut:
-                del self._futures[pacer]
-        return pacer.allowed
 
-    def _wake(self):
-        self._handle = None
-        loop = self._loop
-        now = loop.time()
-        for p in self.tick(now):
-            fut = self._futures.pop(p, None)
-            if fut is not None and not fut.done():
-                fut.set_result(None)
-        if self._streams:  # on while anyone takes part, so every tick spans one quantum
-            self._handle = loop.call_at(now + self.quantum, self._wake)
+class PaceScheduler(_SchedulerCore, SchedulerLoop):
+    """The byte-rate limiter of every stream: one global egress budget shared max-min fairly.
 
-    def close(self):
-        """Cancel every pending wait (they raise CancelledError) and refuse new ones."""
-        self._closed = True
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        futures = self._futures
-        self._futures = {}
-        self._streams.clear()
-        self._waiting = 0
-        for fut in futures.values():
-            if not fut.done():
-                fut.cancel()
-
-
-async def _drain(transport, drain, stall_timeout):
-    """Wait until the transport's buffer is under its high-water mark, watching for stalls."""
-    cdef Py_ssize_t high, size, now_size
-    high = transport.get_write_buffer_limits()[1]
-    size = transport.get_write_buffer_size()
-    while size > high:
-        if transport.is_closing():
-            raise ConnectionResetError("connection lost")
-        try:
-            async with asyncio.timeout(stall_timeout) as cm:
-                if drain is not None:
-                    await drain()
-                else:
-                    while transport.get_write_buffer_size() > high:
-                        if transport.is_closing():
-                            raise ConnectionResetError("connection lost")
-                        await asyncio.sleep(0.005)
-        except TimeoutError:
-            if not cm.expired():
-                raise
-            now_size = transport.get_write_buffer_size()
-            if now_size >= size:
-                raise StallTimeout(f"no progress for {stall_timeout} s") from None
-            size = now_size
-            continue
-        size = transport.get_write_buffer_size()
-        if drain is not None:
-            return  # the protocol resumed writing: that is the transport's own verdict
-
-
-async def _native(loop, transport, fobj, long long offset, long long n, stall_timeout):
-    if stall_timeout is None:
-        return await loop.sendfile(transport, fobj, offset, n, fallback=False)
-    try:
-        async with asyncio.timeout(stall_timeout) as cm:
-            return await loop.sendfile(transport, fobj, offset, n, fallback=False)
-    except TimeoutError:
-        if cm.expired():
-            raise StallTimeout(f"chunk not sent within {stall_timeout} s") from None
-        raise
-
-
-async def send_range(
-    loop,
-    transport,
-    int fd,
-    long long offset,
-    long long count,
-    *,
-    Pacer pacer=None,
-    PaceScheduler scheduler=None,
-    long long chunk_size=256 * 1024,
-    drain=None,
-    stall_timeout=None,
-):
-    """Send ``count`` bytes of ``fd`` from ``offset`` on ``transport``; return bytes sent.
-
-    Unpaced bytes go through ``loop.sendfile`` (zero copy) in chunks of at most
-    ``chunk_size``, yielding to the loop between chunks; with a ``pacer`` each chunk first
-    waits for its grant from ``scheduler`` (or sleeps on the pacer's own line, without one).
-    Transports without sendfile (TLS, some loops) get ``os.pread`` into a fresh bytes object
-    per write.  Returns less than ``count`` only when the file ended early; the caller must
-    then close the connection.
+    ``egress`` is bytes per second for all streams together; 0 (or less) means no limit, and then
+    :meth:`wait` never sleeps.  Otherwise every ``quantum`` seconds (while streams take part) one
+    tick recomputes every stream's share with :func:`allocate` — demand ``inf`` for a stream that
+    waits, else what it took in the last tick plus a quarter — credits each balance with
+    ``share × dt`` and releases the waiters whose balance is back to zero or more.  A stream
+    whose balance is not negative sends at once and pays afterwards (so a new stream's first
+    chunk never waits for a tick); one that neither waited nor sent for ``IDLE_DROP`` seconds
+    leaves the allocation until it asks again.  Credit that a stream leaving (:meth:`leave`) did
+    not use goes to the next stream that asks before the next tick, so a client that downloads
+    one file after another is not held back by the tick.  A debt is owed in time: when a share
+    falls, what a stream owes falls with it (the bytes this forgives are counted in
+    ``forgiven``), and a stream released from the queue gets at most one step (``granularity``
+    seconds) of its share now, whatever it asked for while its share was larger.
     """
-    cdef long long sent = 0, n, done, c
-    cdef double delay
-    cdef bint paced, native = True
-    if chunk_size <= 0:
-        raise ValueError("chunk_size must be positive")
-    if count <= 0:
-        return 0
-    # With a scheduler every chunk asks it (an unlimited one grants at once); without one, a
-    # pacer with a rate keeps the fixed burst-then-pace line.
-    paced = pacer is not None and (scheduler is not None or pacer.rate > 0.0)
-    # A non-owning file object: sendfile passes explicit offsets, so sharing the fd (and its
-    # file position) with other responses is safe.
-    fobj = io.FileIO(fd, "rb", closefd=False)
-    try:
-        while sent < count:
-            n = count - sent
-            if n > chunk_size:
-                n = chunk_size
-            if paced:
-                c = pacer.chunk(chunk_size)
-                if c < n:
-                    n = c
-                if scheduler is not None:
-                    n = await scheduler.wait(pacer, n)
-                else:
-                    delay = pacer.delay(n, loop.time())
-                    if delay > 0.0:
-                        await asyncio.sleep(delay)
-            if transport.is_closing():
-                raise ConnectionResetError("connection lost")
-            await _drain(transport, drain, stall_timeout)
-            done = -1
-            if native:
-                try:
-                    done = await _native(loop, transport, fobj, offset + sent, n, stall_timeout)
-                except (RuntimeError, NotImplementedError) as exc:
-                    # SendfileNotAvailableError (a RuntimeError) and "not supported for
-                    # transport" (TLS, uvloop...) are raised before any byte is sent.
-                    if transport.is_closing():
-                        raise ConnectionResetError("connection lost") from exc
-                    native = False
-            if not native:
-                data = os.pread(fd, n, offset + sent)  # a NEW object: the transport may keep it
-                done = len(data)
-                if done:
-                    transport.write(data)
-            if pacer is not None:
-                pacer.consume(done)
-            sent += done
-            if done < n:
-                break  # the file is shorter than announced
-            if sent < count:
-                # Writes to a fast socket never suspend: yield so other requests run.
-                await asyncio.sleep(0)
-    finally:
-        fobj.close()
-    return sent
+
+    __slots__ = ()

@@ -1,22 +1,25 @@
-"""Pure-Python reference implementation of streamcore (the compiled twin mirrors it)."""
+"""Pure-Python reference implementation of streamcore's hot parts (the compiled twin mirrors it).
+
+The parts both twins share (the sender, the scheduler's event-loop side, the file cache, the
+multipart helpers, the exceptions) live once in streamcore._common and are re-exported here.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import io
-import os
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from ._common import (
     NUMBER_LIMIT,
     FileCache,
     OpenFile,
     RangeNotSatisfiable,
+    SchedulerLoop,
     StallTimeout,
     multipart_closing,
     multipart_length,
     multipart_parts,
+    send_range,
 )
 
 __all__ = [
@@ -269,7 +272,7 @@ def _level(budget: float, base: float, lo: list[float], hi: list[float]) -> floa
         level = nxt
 
 
-class PaceScheduler:
+class PaceScheduler(SchedulerLoop):
     """The byte-rate limiter of every stream: one global egress budget shared max-min fairly.
 
     ``egress`` is bytes per second for all streams together; 0 (or less) means no limit, and then
@@ -286,14 +289,6 @@ class PaceScheduler:
     ``forgiven``), and a stream released from the queue gets at most one step (``granularity``
     seconds) of its share now, whatever it asked for while its share was larger.
     """
-
-    # A stream not waiting at a tick is taken to want what it took in it, and a quarter more.
-    HEADROOM = 1.25
-    # A stream released from the queue counts as wanting more until it asks again, for this
-    # long: a busy loop may not have run it yet (a slow or stalled reader is noticed after it).
-    GRACE = 0.5
-    IDLE_DROP = 2.0
-    MAX_DT = 1.0
 
     def __init__(self, egress: float = 0.0, quantum: float = 0.1) -> None:
         if not quantum > 0.0:
@@ -313,40 +308,11 @@ class PaceScheduler:
         self._last = -INF
         self._closed = False
 
-    def __len__(self) -> int:
-        """Streams waiting for their share."""
-        return self._waiting
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` has been called."""
-        return self._closed
-
-    @property
-    def limited(self) -> bool:
-        """Whether there is an egress budget at all."""
-        return self.egress > 0.0
-
-    @property
-    def streams(self) -> int:
-        """Streams taking part in the allocation."""
-        return len(self._streams)
-
-    def pacers(self) -> list[Pacer]:
-        """The pacers taking part in the allocation, in joining order."""
-        return list(self._streams)
-
-    def queued(self, pacer: Pacer) -> int:
-        """Bytes ``pacer`` waits for (0 when it does not wait)."""
-        return self._streams.get(pacer, 0)
-
-    def allocated(self) -> float:
-        """The sum of the shares given at the last tick (bytes/s)."""
-        return sum(p.share for p in self._streams)
-
     def grant(self, pacer: Pacer, nbytes: int, now: float) -> bool:
         """Take ``nbytes`` for ``pacer`` at ``now``: True when granted at once (charged to its
         balance), False when it must wait for a tick (it is then queued for ``nbytes``)."""
+        if pacer is None:  # as the compiled twin: refused before it joins the allocation
+            raise TypeError("Argument 'pacer' must not be None")
         if self.egress <= 0.0:
             pacer.share = INF
             pacer.allowed = nbytes
@@ -377,18 +343,6 @@ class PaceScheduler:
         pacer.waits += 1
         self.waits += 1
         return False
-
-    def leave(self, pacer: Pacer) -> None:
-        """Take ``pacer`` out of the allocation (its stream ended); a pending wait is cancelled."""
-        queued = self._streams.pop(pacer, None)
-        if queued:
-            self._waiting -= 1
-        if queued is not None and pacer.balance > 0.0:
-            self._spare += pacer.balance
-            pacer.balance = 0.0
-        fut = self._futures.pop(pacer, None)
-        if fut is not None and not fut.done():
-            fut.cancel()
 
     def tick(self, now: float) -> list[Pacer]:
         """Recompute the shares, credit ``share × dt`` and release the waiters now in credit
@@ -461,189 +415,3 @@ class PaceScheduler:
                 del streams[p]
                 p.balance = b if b < 0.0 else 0.0
         return released
-
-    async def wait(self, pacer: Pacer, nbytes: int) -> int:
-        """Return once ``pacer`` may send more: the bytes it may send now, ``nbytes`` or (after
-        waiting, when its share fell meanwhile) fewer; at once when in credit or unlimited."""
-        if self._closed:
-            raise RuntimeError("PaceScheduler is closed")
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
-        now = loop.time()
-        if self.grant(pacer, nbytes, now):
-            return nbytes
-        fut: asyncio.Future[None] = loop.create_future()
-        self._futures[pacer] = fut
-        if self._handle is None:
-            # The timer was stopped (no stream took part): tick now, on at most one quantum.
-            if self._last < now - self.quantum:
-                self._last = now - self.quantum
-            self._wake()
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if self._streams.get(pacer):
-                self._streams[pacer] = 0
-                self._waiting -= 1
-            raise
-        finally:
-            if self._futures.get(pacer) is fut:
-                del self._futures[pacer]
-        return pacer.allowed
-
-    def _wake(self) -> None:
-        self._handle = None
-        loop = self._loop
-        assert loop is not None
-        now = loop.time()
-        for p in self.tick(now):
-            fut = self._futures.pop(p, None)
-            if fut is not None and not fut.done():
-                fut.set_result(None)
-        if self._streams:  # on while anyone takes part, so every tick spans one quantum
-            self._handle = loop.call_at(now + self.quantum, self._wake)
-
-    def close(self) -> None:
-        """Cancel every pending wait (they raise CancelledError) and refuse new ones."""
-        self._closed = True
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        futures, self._futures = self._futures, {}
-        self._streams.clear()
-        self._waiting = 0
-        for fut in futures.values():
-            if not fut.done():
-                fut.cancel()
-
-
-async def _drain(
-    transport: asyncio.WriteTransport,
-    drain: Callable[[], Awaitable[None]] | None,
-    stall_timeout: float | None,
-) -> None:
-    """Wait until the transport's buffer is under its high-water mark, watching for stalls."""
-    high = transport.get_write_buffer_limits()[1]
-    size = transport.get_write_buffer_size()
-    while size > high:
-        if transport.is_closing():
-            raise ConnectionResetError("connection lost")
-        try:
-            async with asyncio.timeout(stall_timeout) as cm:
-                if drain is not None:
-                    await drain()
-                else:
-                    while transport.get_write_buffer_size() > high:
-                        if transport.is_closing():
-                            raise ConnectionResetError("connection lost")
-                        await asyncio.sleep(0.005)
-        except TimeoutError:
-            if not cm.expired():
-                raise
-            now_size = transport.get_write_buffer_size()
-            if now_size >= size:
-                raise StallTimeout(f"no progress for {stall_timeout} s") from None
-            size = now_size
-            continue
-        size = transport.get_write_buffer_size()
-        if drain is not None:
-            return  # the protocol resumed writing: that is the transport's own verdict
-
-
-async def _native(
-    loop: asyncio.AbstractEventLoop,
-    transport: asyncio.WriteTransport,
-    fobj: Any,
-    offset: int,
-    n: int,
-    stall_timeout: float | None,
-) -> int:
-    if stall_timeout is None:
-        return await loop.sendfile(transport, fobj, offset, n, fallback=False)
-    try:
-        async with asyncio.timeout(stall_timeout) as cm:
-            return await loop.sendfile(transport, fobj, offset, n, fallback=False)
-    except TimeoutError:
-        if cm.expired():
-            raise StallTimeout(f"chunk not sent within {stall_timeout} s") from None
-        raise
-
-
-async def send_range(
-    loop: asyncio.AbstractEventLoop,
-    transport: asyncio.WriteTransport,
-    fd: int,
-    offset: int,
-    count: int,
-    *,
-    pacer: Pacer | None = None,
-    scheduler: PaceScheduler | None = None,
-    chunk_size: int = 256 * 1024,
-    drain: Callable[[], Awaitable[None]] | None = None,
-    stall_timeout: float | None = None,
-) -> int:
-    """Send ``count`` bytes of ``fd`` from ``offset`` on ``transport``; return bytes sent.
-
-    Unpaced bytes go through ``loop.sendfile`` (zero copy) in chunks of at most
-    ``chunk_size``, yielding to the loop between chunks; with a ``pacer`` each chunk first
-    waits for its grant from ``scheduler`` (or sleeps on the pacer's own line, without one).
-    Transports without sendfile (TLS, some loops) get ``os.pread`` into a fresh bytes object
-    per write.  Returns less than ``count`` only when the file ended early; the caller must
-    then close the connection.
-    """
-    if chunk_size <= 0:
-        raise ValueError("chunk_size must be positive")
-    if count <= 0:
-        return 0
-    # With a scheduler every chunk asks it (an unlimited one grants at once); without one, a
-    # pacer with a rate keeps the fixed burst-then-pace line.
-    paced = pacer is not None and (scheduler is not None or pacer.rate > 0.0)
-    native = True
-    sent = 0
-    # A non-owning file object: sendfile passes explicit offsets, so sharing the fd (and its
-    # file position) with other responses is safe.
-    fobj = io.FileIO(fd, "rb", closefd=False)
-    try:
-        while sent < count:
-            n = count - sent
-            if n > chunk_size:
-                n = chunk_size
-            if paced:
-                assert pacer is not None
-                n = min(n, pacer.chunk(chunk_size))
-                if scheduler is not None:
-                    n = await scheduler.wait(pacer, n)
-                else:
-                    delay = pacer.delay(n, loop.time())
-                    if delay > 0.0:
-                        await asyncio.sleep(delay)
-            if transport.is_closing():
-                raise ConnectionResetError("connection lost")
-            await _drain(transport, drain, stall_timeout)
-            done = -1
-            if native:
-                try:
-                    done = await _native(loop, transport, fobj, offset + sent, n, stall_timeout)
-                except (RuntimeError, NotImplementedError) as exc:
-                    # SendfileNotAvailableError (a RuntimeError) and "not supported for
-                    # transport" (TLS, uvloop...) are raised before any byte is sent.
-                    if transport.is_closing():
-                        raise ConnectionResetError("connection lost") from exc
-                    native = False
-            if not native:
-                data = os.pread(fd, n, offset + sent)  # a NEW object: the transport may keep it
-                done = len(data)
-                if done:
-                    transport.write(data)
-            if pacer is not None:
-                pacer.consume(done)
-            sent += done
-            if done < n:
-                break  # the file is shorter than announced
-            if sent < count:
-                # Writes to a fast socket never suspend: yield so other requests run.
-                await asyncio.sleep(0)
-    finally:
-        fobj.close()
-    return sent

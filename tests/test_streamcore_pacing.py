@@ -366,3 +366,17 @@ async def test_scheduler_close(impl: ModuleType) -> None:
             await w
     with pytest.raises(RuntimeError):
         await sched.wait(pacers[0], 1)
+
+
+async def test_wait_without_a_pacer_is_an_error_not_a_crash(impl: ModuleType) -> None:
+    """The shared wait() hands its pacer to the twin's grant(): None is refused there (the
+    compiled grant would otherwise read through a NULL pacer), and the scheduler stays usable."""
+    loop = asyncio.get_running_loop()
+    for egress in (0.0, 1000.0):
+        sched = impl.PaceScheduler(egress, 0.05)
+        with pytest.raises(TypeError):
+            await sched.wait(None, 10)
+        assert sched.streams == 0 and len(sched) == 0
+        p = impl.Pacer(0.0, 0, loop.time())
+        assert await sched.wait(p, 10) == 10
+        sched.close()
