@@ -265,15 +265,18 @@ async def _send(request: web.Request, state: Streaming, song: SongFile, f: OpenF
     if writer is None or transport is None:
         return resp
     loop = asyncio.get_running_loop()
-    rate, burst = state.service.pace(song)
-    pacer = Pacer(rate, burst, loop.time(), PACE_STEP)
+    # No budget (the default): nothing to share, so no account and no per-chunk call at all.
+    pacer = None
+    if state.scheduler.limited:
+        rate, burst = state.service.pace(song)
+        pacer = Pacer(rate, burst, loop.time(), PACE_STEP)
     try:
         for head, start, stop in parts:
             if head:
                 await resp.write(head)
             sent = await send_range(
                 loop, transport, f.fd, start, stop - start,
-                pacer=pacer, scheduler=state.scheduler,
+                pacer=pacer, scheduler=state.scheduler if pacer is not None else None,
                 chunk_size=state.chunk_size, drain=writer.drain,
                 stall_timeout=state.stall_timeout,
             )
@@ -291,6 +294,7 @@ async def _send(request: web.Request, state: Streaming, song: SongFile, f: OpenF
         transport.close()
         return resp
     finally:
-        state.scheduler.leave(pacer)  # its share goes back to the others at the next tick
+        if pacer is not None:
+            state.scheduler.leave(pacer)  # its share goes back to the others at the next tick
     await resp.write_eof()
     return resp

@@ -274,6 +274,7 @@ class SchedulerLoop:
         egress: float
         quantum: float
         _spare: float
+        _debt: float
         _streams: dict[Any, int]
         _futures: dict[Any, asyncio.Future[None]]
         _waiting: int
@@ -328,6 +329,12 @@ class SchedulerLoop:
         if queued is not None and pacer.balance > 0.0:
             self._spare += pacer.balance
             pacer.balance = 0.0
+        elif queued is not None and pacer.balance < 0.0:
+            # What it took and did not pay for is owed by the next streams to join (a step each),
+            # at most a second of the budget, so a crowd leaving at once costs no newcomer long.
+            debt = self._debt - pacer.balance
+            self._debt = debt if debt < self.egress else self.egress
+            pacer.balance = 0.0
         fut = self._futures.pop(pacer, None)
         if fut is not None and not fut.done():
             fut.cancel()
@@ -342,7 +349,7 @@ class SchedulerLoop:
             loop = self._loop = asyncio.get_running_loop()
         now = loop.time()
         if self.grant(pacer, nbytes, now):
-            return nbytes
+            return int(pacer.allowed)  # nbytes, or one step of its share when it just joined
         fut: asyncio.Future[None] = loop.create_future()
         self._futures[pacer] = fut
         if self._handle is None:

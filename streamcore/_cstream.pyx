@@ -366,9 +366,17 @@ cdef int _allocate(double budget, double *floors, double *demands, double *out,
         lo[i] = f if f < d else d
         hi[i] = d
         base += lo[i]
-    if base >= budget:
+    if base == budget:  # the floors take it exactly
         for i in range(n):
-            hi[i] = lo[i]
+            out[i] = lo[i]
+        return 0
+    if base > budget:  # share the budget under the floors; no floor: an equal part (see _pystream)
+        part = budget / n
+        for i in range(n):
+            x = lo[i]
+            if not x > 0.0:
+                x = part if part < hi[i] else hi[i]
+            hi[i] = x
             lo[i] = 0.0
         base = 0.0
     for i in range(n):
@@ -395,8 +403,10 @@ def allocate(double budget, floors, demands):
     fit in the budget the rest is water-filled: ``share = min(demand, max(floor, level))`` with
     the one level that spends the budget (or every demand, when they all fit).  When the floors
     alone do not fit, the budget is water-filled under them: ``share = min(floor, demand,
-    level)``.  Either way the shares never add up to more than ``budget`` and no stream can get
-    more without taking from one that has no more than it, unless that one is at its floor.
+    level)``, a stream with no floor counting ``budget / n`` as one there, so that a stream
+    still in its burst never starves it.  Either way the shares never add up to more than
+    ``budget`` and no stream can get more without taking from one that has no more than it,
+    unless that one is at its floor.
     """
     cdef Py_ssize_t n = len(floors), i
     cdef double *buf
@@ -431,6 +441,7 @@ cdef class _SchedulerCore:
     cdef public double forgiven
     # Public only for SchedulerLoop (the shared event-loop side); not part of the API.
     cdef public double _spare
+    cdef public double _debt
     cdef public dict _streams
     cdef public dict _futures
     cdef public Py_ssize_t _waiting
@@ -450,6 +461,7 @@ cdef class _SchedulerCore:
         self.ticks = 0
         self.forgiven = 0.0
         self._spare = 0.0
+        self._debt = 0.0
         self._streams = {}
         self._futures = {}
         self._waiting = 0
@@ -465,7 +477,7 @@ cdef class _SchedulerCore:
     cpdef bint grant(self, Pacer pacer, long long nbytes, double now) except -1:
         """Take ``nbytes`` for ``pacer`` at ``now``: True when granted at once (charged to its
         balance), False when it must wait for a tick (it is then queued for ``nbytes``)."""
-        cdef double take
+        cdef double take, step
         if pacer is None:  # 'not None' is for def functions only; the shared wait() comes here
             raise TypeError("Argument 'pacer' must not be None")
         if self.egress <= 0.0:
@@ -480,6 +492,15 @@ cdef class _SchedulerCore:
             pacer._idle = 0.0
             if not 0.0 < pacer.share < INF:  # until its first tick: an equal part of the budget
                 pacer.share = self.egress / len(self._streams)
+            # One step of its share at most, and a step's worth of the debt left (see _pystream).
+            step = pacer.share * (pacer.granularity if pacer.granularity > self.quantum
+                                  else self.quantum)
+            if <double> nbytes > step:
+                nbytes = <long long> step if step > 1024.0 else (1024 if nbytes > 1024 else nbytes)
+            if self._debt > 0.0:
+                take = self._debt if self._debt < step else step
+                pacer.balance -= take
+                self._debt -= take
         elif queued:
             raise RuntimeError("this pacer is already waiting")
         if pacer.balance < 0.0 < self._spare:  # what a stream that left did not use
@@ -563,10 +584,9 @@ cdef class _SchedulerCore:
                 if need:
                     if b >= 0.0:
                         # One step of the share now, at most (see _pystream).
-                        step = <long long> (s * (p.granularity if p.granularity > self.quantum
-                                                 else self.quantum))
-                        if need > step:
-                            need = step if step > 1024 else 1024
+                        cap = s * (p.granularity if p.granularity > self.quantum else self.quantum)
+                        if <double> need > cap:  # compared as doubles: a huge share is no overflow
+                            need = <long long> cap if cap > 1024.0 else (1024 if need > 1024 else need)
                         p.balance = b - need
                         p.allowed = need
                         p._used = <double> need
@@ -592,8 +612,10 @@ class PaceScheduler(_SchedulerCore, SchedulerLoop):
     tick recomputes every stream's share with :func:`allocate` — demand ``inf`` for a stream that
     waits, else what it took in the last tick plus a quarter — credits each balance with
     ``share × dt`` and releases the waiters whose balance is back to zero or more.  A stream
-    whose balance is not negative sends at once and pays afterwards (so a new stream's first
-    chunk never waits for a tick); one that neither waited nor sent for ``IDLE_DROP`` seconds
+    whose balance is not negative sends at once and pays afterwards; a new stream joins with one
+    step (``granularity`` seconds) of its share at most and pays a step's worth at most of what
+    streams that left still owed (``leave``), so back-to-back short responses cannot each take a
+    free chunk past the budget; one that neither waited nor sent for ``IDLE_DROP`` seconds
     leaves the allocation until it asks again.  Credit that a stream leaving (:meth:`leave`) did
     not use goes to the next stream that asks before the next tick, so a client that downloads
     one file after another is not held back by the tick.  A debt is owed in time: when a share

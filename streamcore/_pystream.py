@@ -204,8 +204,10 @@ def allocate(budget: float, floors: Sequence[float], demands: Sequence[float]) -
     fit in the budget the rest is water-filled: ``share = min(demand, max(floor, level))`` with
     the one level that spends the budget (or every demand, when they all fit).  When the floors
     alone do not fit, the budget is water-filled under them: ``share = min(floor, demand,
-    level)``.  Either way the shares never add up to more than ``budget`` and no stream can get
-    more without taking from one that has no more than it, unless that one is at its floor.
+    level)``, a stream with no floor counting ``budget / n`` as one there, so that a stream
+    still in its burst never starves it.  Either way the shares never add up to more than
+    ``budget`` and no stream can get more without taking from one that has no more than it,
+    unless that one is at its floor.
     """
     if not budget > 0.0 or budget == INF:
         raise ValueError("budget must be a positive finite number of bytes per second")
@@ -223,9 +225,17 @@ def allocate(budget: float, floors: Sequence[float], demands: Sequence[float]) -
         lo[i] = f if f < d else d
         hi[i] = d
         base += lo[i]
-    if base >= budget:  # the floors alone take it all: share the budget under them
+    if base == budget:  # the floors take it exactly
+        return lo
+    if base > budget:  # the floors alone take more: share the budget under them
+        # A stream with no floor (past its burst with no pace) is capped at an equal part of the
+        # budget instead of at 0, so one still in its burst never starves it.
+        part = budget / n
         for i in range(n):
-            hi[i] = lo[i]
+            cap = lo[i]
+            if not cap > 0.0:
+                cap = part if part < hi[i] else hi[i]
+            hi[i] = cap
             lo[i] = 0.0
         base = 0.0
     top = 0.0
@@ -280,8 +290,10 @@ class PaceScheduler(SchedulerLoop):
     tick recomputes every stream's share with :func:`allocate` — demand ``inf`` for a stream that
     waits, else what it took in the last tick plus a quarter — credits each balance with
     ``share × dt`` and releases the waiters whose balance is back to zero or more.  A stream
-    whose balance is not negative sends at once and pays afterwards (so a new stream's first
-    chunk never waits for a tick); one that neither waited nor sent for ``IDLE_DROP`` seconds
+    whose balance is not negative sends at once and pays afterwards; a new stream joins with one
+    step (``granularity`` seconds) of its share at most and pays a step's worth at most of what
+    streams that left still owed (``leave``), so back-to-back short responses cannot each take a
+    free chunk past the budget; one that neither waited nor sent for ``IDLE_DROP`` seconds
     leaves the allocation until it asks again.  Credit that a stream leaving (:meth:`leave`) did
     not use goes to the next stream that asks before the next tick, so a client that downloads
     one file after another is not held back by the tick.  A debt is owed in time: when a share
@@ -300,6 +312,7 @@ class PaceScheduler(SchedulerLoop):
         self.ticks = 0
         self.forgiven = 0.0
         self._spare = 0.0  # credit given at the last tick to streams that left without using it
+        self._debt = 0.0  # what streams that left still owed: the next ones to join pay it
         self._streams: dict[Pacer, int] = {}  # pacer -> bytes it waits for (0: not waiting)
         self._futures: dict[Pacer, asyncio.Future[None]] = {}
         self._waiting = 0
@@ -325,6 +338,17 @@ class PaceScheduler(SchedulerLoop):
             pacer._idle = 0.0
             if not 0.0 < pacer.share < INF:  # until its first tick: an equal part of the budget
                 pacer.share = self.egress / len(self._streams)
+            # A stream joins with one step of its share at most (its first chunk was sized before
+            # it had one), and with a step's worth at most of what streams that left still owed:
+            # back-to-back short responses cannot each take a free chunk past the budget.
+            step = pacer.share * (pacer.granularity if pacer.granularity > self.quantum
+                                  else self.quantum)
+            if nbytes > step:
+                nbytes = int(step) if step > 1024 else (1024 if nbytes > 1024 else nbytes)
+            if self._debt > 0.0:
+                take = self._debt if self._debt < step else step
+                pacer.balance -= take
+                self._debt -= take
         elif queued:
             raise RuntimeError("this pacer is already waiting")
         if pacer.balance < 0.0 < self._spare:  # what a stream that left did not use
@@ -400,8 +424,8 @@ class PaceScheduler(SchedulerLoop):
                     # One step of the share now, at most: a chunk asked for while the share was
                     # larger would otherwise be a debt of seconds.
                     step = int(s * (p.granularity if p.granularity > self.quantum else self.quantum))
-                    if need > step:
-                        need = step if step > 1024 else 1024
+                    if need > step:  # but 1 KiB at least (never more than it asked for)
+                        need = step if step > 1024 else (1024 if need > 1024 else need)
                     p.balance = b - need
                     p.allowed = need
                     p._used = float(need)

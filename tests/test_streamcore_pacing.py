@@ -91,6 +91,8 @@ def test_budget_invariant_on_fake_clock(impl: ModuleType) -> None:
         (100.0, [10, 10, 10], [5, 20, 30], [5, 20, 30]),  # room to spare: everyone at full speed
         (20.0, [10, 10, 10], [5, 20, 30], [5, 7.5, 7.5]),  # floors do not fit: shared under them
         (100.0, [0, 0], [INF, 0], [100, 0]),  # a lone stream gets the whole budget
+        (100.0, [INF, 0], [INF, INF], [50, 50]),  # no floor: a burst never starves it
+        (100.0, [INF, 0, 0, 0], [INF, INF, 10, INF], [40, 25, 10, 25]),  # ... an equal part at most
         (100.0, [INF], [INF], [100]),
         (100.0, [], [], []),
     ],
@@ -119,6 +121,8 @@ def _check_fair(budget: float, floors: list[float], demands: list[float], x: lis
     tol = 1e-9 * budget
     n = len(x)
     own = [min(f, d) for f, d in zip(floors, demands, strict=True)]
+    if sum(own) > budget:  # the floors do not fit: a stream with none counts an equal part as one
+        own = [o if f > 0.0 else min(budget / n, d) for o, f, d in zip(own, floors, demands, strict=True)]
     assert all(0.0 <= xi <= di + tol for xi, di in zip(x, demands, strict=True))
     assert sum(x) <= budget * (1 + 1e-9)  # never more than the budget
     if sum(own) <= budget:  # the floors fit: every stream has at least min(floor, demand)
@@ -179,9 +183,9 @@ def _simulate(impl: ModuleType, egress: float, streams: list[tuple[float, int, i
             took = 0
             while took < reader and not sched.queued(p):
                 n = min(p.chunk(64 * 1024), reader - took)
-                if sched.grant(p, n, t):
-                    p.consume(n)
-                    took += n
+                if sched.grant(p, n, t):  # a stream just joining may be allowed less
+                    p.consume(p.allowed)
+                    took += p.allowed
                 else:
                     pending[p] = n
         t += step
@@ -245,6 +249,49 @@ def test_simulated_burst_first_then_floors(impl: ModuleType) -> None:
     sched, pacers = _simulate(impl, egress, streams, 3.0)
     assert [p.share for p in pacers[:3]] == pytest.approx([20_000.0] * 3)
     assert pacers[3].share == pytest.approx(40_000.0)
+
+
+def test_back_to_back_short_responses_stay_within_the_budget(impl: ModuleType) -> None:
+    """A client making one short response after another (a download manager's ranges): each
+    new stream joins with one step of its share at most and pays what the last one still owed,
+    so together they get the budget, not a free burst each (reviewed: 262x the budget before)."""
+    egress, quantum = 100_000.0, 0.01
+    sched = impl.PaceScheduler(egress, quantum)
+    now, granted, responses = 0.0, 0, 0
+    while now < 10.0:
+        p = impl.Pacer(0.0, 256 * 1024, now, 0.5)  # in its burst: its first chunk would be 256 KiB
+        if not sched.grant(p, p.chunk(256 * 1024), now):
+            while p not in sched.tick(now := now + quantum):
+                pass
+        granted += p.allowed
+        p.consume(p.allowed)
+        sched.leave(p)
+        responses += 1
+        now += 0.001  # the next request
+    assert responses > 10
+    assert granted <= egress * now + egress * 0.5 + 1024  # the budget, and one step of it
+
+
+def test_a_stream_with_no_floor_is_not_starved_by_one_in_its_burst(impl: ModuleType) -> None:
+    """Past its burst with no pace (floor 0) beside a stream still in its burst (floor inf):
+    both are backlogged, and both are granted bytes, the burst one more."""
+    egress = 100_000.0
+    streams = [(0.0, 0, 10**9, 0.0), (0.0, 10**9, 10**9, 0.0)]
+    sched, (floorless, bursting) = _simulate(impl, egress, streams, 5.0)
+    assert floorless.granted > 0.3 * egress * 5.0  # about half of it: an equal part
+    assert bursting.granted > 0.3 * egress * 5.0
+    assert floorless.granted + bursting.granted <= egress * 5.1 + 128 * 1024
+
+
+def test_a_huge_budget_releases_what_was_asked(impl: ModuleType) -> None:
+    """A share too large for a C integer is compared as a double (the compiled twin used to
+    overflow and release 1 KiB where the pure-Python one released the whole request)."""
+    sched = impl.PaceScheduler(1e20, 0.01)
+    p = impl.Pacer(0.0, 0, 0.0, 0.5)
+    assert sched.grant(p, 200_000, 0.0) and p.allowed == 200_000
+    assert not sched.grant(p, 200_000, 0.0)  # it owes the first chunk: it waits for a tick
+    assert sched.tick(0.01) == [p]
+    assert p.allowed == 200_000
 
 
 def test_simulated_idle_streams_leave(impl: ModuleType) -> None:

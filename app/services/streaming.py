@@ -195,10 +195,10 @@ class StreamService:
 
     def pace(self, song: SongFile) -> tuple[float, int]:
         """The song's floor under a shared egress budget (SPEC §6): (bytes per second owed after
-        the burst, burst bytes owed at full speed); 0 means no floor of that kind."""
-        per_second = song.bitrate / 8
-        if per_second <= 0:
-            return 0.0, 0
+        the burst, burst bytes owed at full speed); 0 means no floor of that kind (pace or burst
+        set to 0)."""
+        # A song whose bitrate is unknown is taken as 128 kbit/s: every stream has a floor.
+        per_second = (song.bitrate if song.bitrate > 0 else 128_000) / 8
         rate = self.config.stream_pace * per_second if self.config.stream_pace > 0 else 0.0
         burst = int(self.config.stream_burst_seconds * per_second)
         return rate, burst if burst > 0 else 0
