@@ -12,47 +12,17 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from app import images as images_module
-from app import keys, openapi, server
 from app.adapters.bus import BusUnavailable, make_bus
 from app.adapters.cache import Cache
 from app.adapters.kv import make_kv
+from app.adapters.search import make_search
 from app.config import Config
-from app.db import Database
-from app.images import ImageStore
-from app.media import MediaStore
-from app.middlewares import (
-    ACCESS_LINES,
-    access_log_middleware,
-    auth_middleware,
-    error_middleware,
-    input_middleware,
-    security_headers_middleware,
-)
-from app.migrate import migrate
-from app.routes import (
-    admin_audit,
-    admin_pages,
-    admin_playlists,
-    albums,
-    artists,
-    auth,
-    images,
-    library,
-    library_pages,
-    listening,
-    listening_pages,
-    meta,
-    pages,
-    playlists,
-    search_pages,
-    songs,
-    stream,
-    users,
-)
-from app.routes import search as search_routes
-from app.search import make_search
-from app.search.service import SearchService
+from app.events.worker import start_backbone
+from app.media import images as images_module
+from app.media.images import ImageStore
+from app.media.store import MediaStore
+from app.repos.db import Database
+from app.repos.migrate import migrate
 from app.services.auth import AuthService
 from app.services.authstate import AuthStateCache
 from app.services.catalog import CatalogService
@@ -60,9 +30,39 @@ from app.services.ingest import IngestService
 from app.services.library import LibraryService
 from app.services.listening import ListeningService
 from app.services.playlists import PlaylistService
+from app.services.search import SearchService
 from app.services.users import UserService
-from app.streaming_http import streaming_ctx
-from app.worker import start_backbone
+from app.web import keys, openapi, server
+from app.web.api import (
+    albums,
+    artists,
+    auth,
+    images,
+    library,
+    listening,
+    meta,
+    playlists,
+    songs,
+    stream,
+    users,
+)
+from app.web.api import search as search_routes
+from app.web.middlewares import (
+    ACCESS_LINES,
+    access_log_middleware,
+    auth_middleware,
+    error_middleware,
+    input_middleware,
+    security_headers_middleware,
+)
+from app.web.pages import library as library_pages
+from app.web.pages import listener as pages
+from app.web.pages import listening as listening_pages
+from app.web.pages import search as search_pages
+from app.web.pages.admin import audit as admin_audit
+from app.web.pages.admin import console as admin_pages
+from app.web.pages.admin import playlists as admin_playlists
+from app.web.stream import streaming_ctx
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent

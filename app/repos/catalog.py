@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from app.db import Database, Row, Tx
+from app.repos.db import Database, Row, Tx
 
 SONG_SELECT = (
     "SELECT s.id, s.title, s.artist_id, ar.name AS artist_name, s.album_id,"

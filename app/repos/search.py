@@ -12,8 +12,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from app.db import Executor, Row
 from app.repos.catalog import ALBUM_SELECT, ARTIST_SELECT, SONG_SELECT
+from app.repos.db import Executor, Row
 
 SONG_DOC = (
     "SELECT s.id, s.title, s.artist_id, ar.name AS artist_name, s.album_id, al.title AS album_title,"

@@ -7,12 +7,13 @@ from typing import Any
 
 import pymysql
 
-from app import events, outbox
-from app import validation as v
+from app import events
 from app.adapters.cache import MISSING, Cache
-from app.db import Database, Row, Tx
 from app.errors import Conflict, InvalidInput, NotFound
+from app.events import outbox
 from app.repos.catalog import CatalogRepo
+from app.repos.db import Database, Row, Tx
+from app.services import validation as v
 
 ALBUM_TYPES = ("album", "single", "ep", "compilation")
 TTL = 300.0
@@ -445,7 +446,7 @@ class CatalogService:
     async def delete_song(self, song_id: int, actor: Actor) -> Row:
         """Delete a song; returns its file row so the caller can remove a stored file."""
         before = await self.song(song_id)
-        from app.search.indexer import before_songs_deleted
+        from app.services.indexer import before_songs_deleted
 
         async with self.db.transaction() as tx:
             playlists = await before_songs_deleted(tx, [song_id])  # their song counts drop
