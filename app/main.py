@@ -217,3 +217,9 @@ def create_app(config: Config) -> web.Application:
     app[keys.OPENAPI] = openapi.build(API_TABLES, VERSION)
     app.on_cleanup.append(_flush_access_log)
     return app
+
+
+def serve(app: web.Application, config: Config) -> None:
+    """Serve `app` until interrupted (`python -m app serve`)."""
+    web.run_app(app, host=config.host, port=config.port, print=None,
+                access_log=None, shutdown_timeout=10)

@@ -15,7 +15,7 @@ from yarl import URL
 
 from app.media import images
 from app.web import keys
-from app.web.pages.listener import duration, image_size
+from app.web.render import duration, image_size
 
 COVER = images.placeholder_cover("catalog pages", 300)
 

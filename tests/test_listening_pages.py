@@ -20,7 +20,8 @@ from yarl import URL
 
 from app.main import create_app
 from app.web import keys
-from app.web.pages.listening import HISTORY_PAGE, plays_chart
+from app.web.charts import plays_chart
+from app.web.pages.listening import HISTORY_PAGE
 
 TODAY_BAR = re.compile(r'class="chart-bar is-today[^"]*" data-day="[^"]+" data-plays="(\d+)"')
 

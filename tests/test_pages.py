@@ -16,7 +16,7 @@ from yarl import URL
 from app.main import create_app
 from app.web import keys
 from app.web.flash import FLASH_COOKIE
-from app.web.pages.listener import safe_next
+from app.web.render import safe_next
 from app.web.session import ACCESS_COOKIE
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')

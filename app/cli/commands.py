@@ -44,9 +44,7 @@ async def _with_db(config: Config, work: Callable[[Database], Awaitable[Any]]) -
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from app.main import create_app
+    from app.main import create_app, serve
 
     config = _config()
     if args.host:
@@ -55,8 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = config.replace(port=args.port)
     app = create_app(config)
     print(f"Sonora is listening on http://{config.host}:{config.port}/", flush=True)
-    web.run_app(app, host=config.host, port=config.port, print=None,
-                access_log=None, shutdown_timeout=10)
+    serve(app, config)
     return 0
 
 

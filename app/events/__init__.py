@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from app.repos import outbox as outbox_rows
 from app.repos.db import Tx
 
 # Routing-key words: AMQP topic keys are dot-separated; `*` and `#` are reserved for patterns.
@@ -138,10 +139,7 @@ async def emit(tx: Tx, event: Event) -> str:
     relay's `wake()`) after the commit to have it published at once rather than at the next poll.
     """
     message = envelope(event)
-    await tx.execute(
-        "INSERT INTO outbox (event_id, type, payload, created_at) VALUES (%s, %s, %s, UTC_TIMESTAMP(6))",
-        (message["id"], message["type"], dumps(message)),
-    )
+    await outbox_rows.add(tx, str(message["id"]), str(message["type"]), dumps(message))
     return str(message["id"])
 
 
@@ -150,9 +148,5 @@ async def emit_many(tx: Tx, found: list[Event]) -> list[str]:
     if not found:
         return []
     messages = [envelope(event) for event in found]
-    marks = ", ".join(["(%s, %s, %s, UTC_TIMESTAMP(6))"] * len(messages))
-    params: list[str] = []
-    for m in messages:
-        params += [m["id"], m["type"], dumps(m)]
-    await tx.execute(f"INSERT INTO outbox (event_id, type, payload, created_at) VALUES {marks}", params)
+    await outbox_rows.add_many(tx, [(str(m["id"]), str(m["type"]), dumps(m)) for m in messages])
     return [str(m["id"]) for m in messages]

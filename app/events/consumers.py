@@ -23,6 +23,7 @@ from app.adapters.bus import Handler
 from app.adapters.kv import KeyValue, MemoryKV
 from app.config import Config
 from app.events import AdminAction, CatalogChanged, PlayRecorded
+from app.repos import outbox as outbox_rows
 from app.repos.db import Database, Tx
 from app.services.audit import AuditService
 
@@ -50,11 +51,7 @@ async def apply_once(db: Database, consumer: str, envelope: dict[str, Any], effe
     event_id = str(envelope["id"])
     try:
         async with db.transaction(isolation) as tx:
-            await tx.execute(
-                "INSERT INTO processed_events (consumer, event_id, processed_at)"
-                " VALUES (%s, %s, UTC_TIMESTAMP(6))",
-                (consumer, event_id),
-            )
+            await outbox_rows.mark_processed(tx, consumer, event_id)
             await effect(tx, envelope)
     except pymysql.err.IntegrityError as exc:
         if exc.args and exc.args[0] == DUPLICATE_KEY and await _processed(db, consumer, event_id):
@@ -65,18 +62,12 @@ async def apply_once(db: Database, consumer: str, envelope: dict[str, Any], effe
 
 
 async def _processed(db: Database, consumer: str, event_id: str) -> bool:
-    return bool(await db.fetchval(
-        "SELECT 1 FROM processed_events WHERE consumer = %s AND event_id = %s", (consumer, event_id)
-    ))
+    return await outbox_rows.processed(db, consumer, event_id)
 
 
 async def purge_processed(db: Database, older_than_days: int = 30) -> int:
     """Forget idempotency keys older than any redelivery can be; returns how many went."""
-    return await db.rowcount(
-        "DELETE FROM processed_events WHERE processed_at < UTC_TIMESTAMP(6) - INTERVAL %s DAY",
-        (older_than_days,),
-        idempotent=True,
-    )
+    return await outbox_rows.purge_processed(db, older_than_days)
 
 
 def audit_consumer(db: Database) -> ConsumerSpec:

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 import pymysql
 
 from app.adapters.bus import Bus, BusUnavailable
+from app.repos import outbox as outbox_rows
 from app.repos.db import Database, DatabaseUnavailable, Tx
 
 log = logging.getLogger(__name__)
@@ -101,11 +102,7 @@ class OutboxRelay:
         # READ COMMITTED: the locking read takes no gap locks, so writers inserting new outbox rows
         # meanwhile never deadlock with the relay (under REPEATABLE READ they did).
         async with self.db.transaction(isolation="READ COMMITTED") as tx:
-            rows = await tx.fetchall(
-                "SELECT id, type, payload FROM outbox WHERE published_at IS NULL"
-                " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-                (self.batch,),
-            )
+            rows = await outbox_rows.claim(tx, self.batch)
             done: list[int] = []
             for row in rows:
                 try:
@@ -121,10 +118,7 @@ class OutboxRelay:
                     continue
                 done.append(row["id"])
             if done:
-                marks = ", ".join(["%s"] * len(done))
-                await tx.execute(
-                    f"UPDATE outbox SET published_at = UTC_TIMESTAMP(6) WHERE id IN ({marks})", done
-                )
+                await outbox_rows.mark_published(tx, done)
         self.published += len(done)
         if failure is not None:
             raise failure
@@ -132,20 +126,12 @@ class OutboxRelay:
 
     @staticmethod
     async def _note_failure(tx: Tx, row_id: int, exc: BaseException) -> None:
-        await tx.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s",
-            ((f"{type(exc).__name__}: {exc}")[:255], row_id),
-        )
+        await outbox_rows.note_failure(tx, row_id, f"{type(exc).__name__}: {exc}")
 
     async def pending(self) -> int:
         """How many events wait to be published."""
-        return int(await self.db.fetchval("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"))
+        return await outbox_rows.pending(self.db)
 
     async def purge_published(self, older_than_days: int = 7) -> int:
         """Delete events published more than `older_than_days` ago; returns how many went."""
-        return await self.db.rowcount(
-            "DELETE FROM outbox WHERE published_at IS NOT NULL"
-            " AND published_at < UTC_TIMESTAMP(6) - INTERVAL %s DAY",
-            (older_than_days,),
-            idempotent=True,
-        )
+        return await outbox_rows.purge_published(self.db, older_than_days)

@@ -12,6 +12,7 @@ from yarl import URL
 
 from app.errors import BadRequest, Forbidden, InvalidInput, InvalidJson, Unauthenticated
 from app.services.auth import Principal
+from app.services.catalog import Actor
 from app.services.validation import invalid_text
 from app.web import keys
 
@@ -103,6 +104,12 @@ def require_admin(request: web.Request) -> Principal:
     if not p.is_admin:
         raise Forbidden("Admins only")
     return p
+
+
+def admin_actor(request: web.Request) -> Actor:
+    """The admin making a catalogue change, as the services record it (403 for anyone else)."""
+    p = require_admin(request)
+    return Actor(p.user_id, p.username)
 
 
 def user_agent(request: web.Request) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.web import keys
-from app.web.api.songs import actor
-from app.web.params import int_param, json_body, page_json, paging, path_id, require_user
+from app.web.params import admin_actor, int_param, json_body, page_json, paging, path_id, require_user
 from app.web.routing import INT, PAGING, STR, ApiRoutes, obj
 from app.web.uploads import read_image
 
@@ -47,7 +46,7 @@ async def get_album(request: web.Request) -> web.Response:
 @routes.post("/api/album", name="api_album_create", auth="admin", status=201,
              summary="Create an album", body=obj(["title", "artist_id"], **ALBUM_FIELDS))
 async def create_album(request: web.Request) -> web.Response:
-    who = actor(request)
+    who = admin_actor(request)
     album = await request.app[keys.CATALOG].create_album(await json_body(request), who)
     return web.json_response(album, status=201)
 
@@ -55,7 +54,7 @@ async def create_album(request: web.Request) -> web.Response:
 @routes.put(r"/api/album/{id:[0-9]+}", name="api_album_update", auth="admin",
             summary="Change an album", body=obj(**ALBUM_FIELDS))
 async def update_album(request: web.Request) -> web.Response:
-    who = actor(request)
+    who = admin_actor(request)
     album = await request.app[keys.CATALOG].update_album(path_id(request), await json_body(request), who)
     return web.json_response(album)
 
@@ -63,7 +62,7 @@ async def update_album(request: web.Request) -> web.Response:
 @routes.delete(r"/api/album/{id:[0-9]+}", name="api_album_delete", auth="admin", status=204,
                summary="Delete an album (its songs stay, without an album)")
 async def delete_album(request: web.Request) -> web.Response:
-    who = actor(request)
+    who = admin_actor(request)
     await request.app[keys.CATALOG].delete_album(path_id(request), who)
     return web.Response(status=204)
 
@@ -71,7 +70,7 @@ async def delete_album(request: web.Request) -> web.Response:
 @routes.put(r"/api/album/{id:[0-9]+}/cover", name="api_album_cover", auth="admin",
             summary="Upload an album cover (image body or multipart `image`)")
 async def album_cover(request: web.Request) -> web.Response:
-    who = actor(request)
+    who = admin_actor(request)
     album_id = path_id(request)
     await request.app[keys.CATALOG].album(album_id)
     image_id = await request.app[keys.INGEST].save_image(await read_image(request))

@@ -5,8 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.web import keys
-from app.web.api.songs import actor
-from app.web.params import int_param, json_body, page_json, paging, path_id, require_user
+from app.web.params import admin_actor, int_param, json_body, page_json, paging, path_id, require_user
 from app.web.routing import PAGING, STR, ApiRoutes, obj
 from app.web.uploads import read_image
 
@@ -51,7 +50,7 @@ async def artist_top_songs(request: web.Request) -> web.Response:
 @routes.post("/api/artist", name="api_artist_create", auth="admin", status=201,
              summary="Create an artist", body=obj(["name"], name=STR, bio=STR))
 async def create_artist(request: web.Request) -> web.Response:
-    who = actor(request)
+    who = admin_actor(request)
     artist = await request.app[keys.CATALOG].create_artist(await json_body(request), who)
     return web.json_response(artist, status=201)
 
@@ -59,7 +58,7 @@ async def create_artist(request: web.Request) -> web.Response:
 @routes.put(r"/api/artist/{id:[0-9]+}", name="api_artist_update", auth="admin",
             summary="Change an artist", body=obj(name=STR, bio=STR))
 async def update_artist(request: web.Request) -> web.Response:
-    who = actor(request)
+    who = admin_actor(request)
     artist = await request.app[keys.CATALOG].update_artist(path_id(request), await json_body(request), who)
     return web.json_response(artist)
 
@@ -67,7 +66,7 @@ async def update_artist(request: web.Request) -> web.Response:
 @routes.delete(r"/api/artist/{id:[0-9]+}", name="api_artist_delete", auth="admin", status=204,
                summary="Delete an artist that has no songs or albums left")
 async def delete_artist(request: web.Request) -> web.Response:
-    who = actor(request)
+    who = admin_actor(request)
     await request.app[keys.CATALOG].delete_artist(path_id(request), who)
     return web.Response(status=204)
 
@@ -75,7 +74,7 @@ async def delete_artist(request: web.Request) -> web.Response:
 @routes.put(r"/api/artist/{id:[0-9]+}/image", name="api_artist_image", auth="admin",
             summary="Upload an artist picture (image body or multipart `image`)")
 async def artist_image(request: web.Request) -> web.Response:
-    who = actor(request)
+    who = admin_actor(request)
     artist_id = path_id(request)
     await request.app[keys.CATALOG].artist(artist_id)
     image_id = await request.app[keys.INGEST].save_image(await read_image(request))

@@ -6,9 +6,9 @@ from aiohttp import web
 
 from app.adapters.search.port import Filters
 from app.web import keys
-from app.web.api.songs import FILTERS, song_filters
 from app.web.params import int_param, paging, require_user
 from app.web.routing import PAGING, STR, ApiRoutes
+from app.web.song_query import FILTERS, song_filters
 
 routes = ApiRoutes("search")
 Q = [{"name": "q", "in": "query", "schema": STR, "description": "what to look for (typos forgiven)"}]

@@ -4,37 +4,22 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from app.services.catalog import Actor
 from app.web import keys
-from app.web.params import int_param, json_body, page_json, paging, path_id, require_admin, require_user
+from app.web.params import (
+    admin_actor,
+    json_body,
+    page_json,
+    paging,
+    path_id,
+    require_user,
+)
 from app.web.routing import BOOL, INT, PAGING, STR, ApiRoutes, obj
+from app.web.song_query import FILTERS, song_filters
 from app.web.uploads import read_audio
 
 routes = ApiRoutes("songs")
-FILTERS = [{"name": n, "in": "query", "schema": s} for n, s in (
-    ("artist_id", INT), ("album_id", INT), ("genre", STR), ("year", INT), ("q", STR),
-    ("sort", {"enum": ["newest", "title", "popular", "album"]}),
-)]
 SONG_FIELDS = {"title": STR, "artist_id": INT, "album_id": INT, "track_number": INT,
                "disc_number": INT, "genre": STR, "year": INT, "explicit": BOOL}
-
-
-def song_filters(request: web.Request) -> dict[str, object]:
-    """The filters of `GET /api/song`; unknown parameters are ignored, never turned into filters."""
-    q = request.query
-    big = 2**63 - 1
-    return {
-        "artist_id": int_param(q.get("artist_id"), "artist_id", 0, 1, big) or None,
-        "album_id": int_param(q.get("album_id"), "album_id", 0, 1, big) or None,
-        "year": int_param(q.get("year"), "year", 0, 1000, 9999) or None,
-        "genre": q.get("genre", "").strip()[:100] or None,
-        "q": q.get("q", "").strip()[:200] or None,
-    }
-
-
-def actor(request: web.Request) -> Actor:
-    p = require_admin(request)
-    return Actor(p.user_id, p.username)
 
 
 @routes.get("/api/song", name="api_songs", summary="List songs, with filters",
@@ -61,7 +46,7 @@ async def get_song(request: web.Request) -> web.Response:
                      " and filename); an untagged file is titled from its file name",
              body=obj(file_base64=STR, filename=STR, **SONG_FIELDS))
 async def create_song(request: web.Request) -> web.Response:
-    who = actor(request)
+    who = admin_actor(request)
     app = request.app
     form = await read_audio(request, app[keys.MEDIA], app[keys.CONFIG].max_upload_mb * 1024 * 1024)
     upload = form.files[0]
@@ -80,7 +65,7 @@ async def create_song(request: web.Request) -> web.Response:
 @routes.put(r"/api/song/{id:[0-9]+}", name="api_song_update", auth="admin",
             summary="Change a song's metadata", body=obj(**SONG_FIELDS))
 async def update_song(request: web.Request) -> web.Response:
-    who = actor(request)
+    who = admin_actor(request)
     song = await request.app[keys.CATALOG].update_song(path_id(request), await json_body(request), who)
     return web.json_response(song)
 
@@ -88,7 +73,7 @@ async def update_song(request: web.Request) -> web.Response:
 @routes.delete(r"/api/song/{id:[0-9]+}", name="api_song_delete", auth="admin", status=204,
                summary="Delete a song and its stored file")
 async def delete_song(request: web.Request) -> web.Response:
-    who = actor(request)
+    who = admin_actor(request)
     row = await request.app[keys.CATALOG].delete_song(path_id(request), who)
     request.app[keys.INGEST].remove_file(row["file_path"], bool(row["in_place"]))
     return web.Response(status=204)

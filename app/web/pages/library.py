@@ -14,8 +14,8 @@ from aiohttp import web
 
 from app.errors import AppError, Forbidden, InvalidInput, NotFound
 from app.web import keys
-from app.web.pages.listener import field_errors, form_text, link, redirect_flash, render
 from app.web.params import int_param, path_id, require_user
+from app.web.render import field_errors, form_text, link, redirect_flash, render
 
 routes = web.RouteTableDef()
 PER_PAGE = 100

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from app.adapters.search.port import SearchUnavailable, normalise_text
 from app.web import keys
-from app.web.pages.listener import render
 from app.web.params import require_user
+from app.web.render import render
 
 routes = web.RouteTableDef()
 PAGE_LIMIT = 10

@@ -25,7 +25,10 @@ from app.media.store import TooLargeUpload
 from app.services.catalog import ALBUM_TYPES, Actor
 from app.services.users import ROLES, UserService, parse_new_account
 from app.web import keys
-from app.web.pages.listener import (
+from app.web.charts import all_plays_chart
+from app.web.paging import PER_PAGE, list_search, pager
+from app.web.params import admin_actor, paging, path_id, require_admin
+from app.web.render import (
     field_errors,
     form_text,
     link,
@@ -33,12 +36,9 @@ from app.web.pages.listener import (
     render,
     safe_next,
 )
-from app.web.pages.listening import all_plays_chart
-from app.web.params import paging, path_id, require_admin
 from app.web.uploads import CHUNK, Upload, read_image
 
 routes = web.RouteTableDef()
-PER_PAGE = 20
 SCAN_PAGE = 100
 
 
@@ -214,31 +214,6 @@ CHOICES_MAX = 500  # past this many artists/albums, forms ask for an id instead 
 MAX_FILES = 50
 
 
-def _actor(request: web.Request) -> Actor:
-    p = require_admin(request)
-    return Actor(p.user_id, p.username)
-
-
-def _search(request: web.Request) -> tuple[str, int]:
-    """The list pages' search text and page offset (unknown parameters are ignored)."""
-    q = request.query.get("q", "").strip()[:100]
-    _, offset = paging(request)
-    return q, offset - offset % PER_PAGE
-
-
-def _pager(request: web.Request, name: str, q: str, total: int, offset: int) -> dict[str, Any]:
-    page, pages = offset // PER_PAGE + 1, max(1, math.ceil(total / PER_PAGE))
-    base = request.app.router[name].url_for()
-
-    def page_url(n: int) -> str:
-        query = {"q": q} if q else {}
-        return str(base.with_query({**query, "page": str(n)} if n > 1 else query))
-
-    return {"page": page, "pages": pages, "total": total,
-            "prev_url": page_url(page - 1) if page > 1 else None,
-            "next_url": page_url(page + 1) if page < pages else None}
-
-
 def _back_to(request: web.Request, value: Any, name: str) -> str:
     """Where a catalogue form returns to: its list page, with search and page kept."""
     list_url = link(request, name)
@@ -321,10 +296,10 @@ async def _receive_audio(request: web.Request, max_bytes: int) -> list[Received]
 @routes.get("/admin/songs", name="admin_songs")
 async def songs_list(request: web.Request) -> web.Response:
     require_admin(request)
-    q, offset = _search(request)
+    q, offset = list_search(request)
     rows, total = await request.app[keys.CATALOG].songs({"q": q or None}, PER_PAGE, offset, "newest")
     return await render(request, "admin/songs.html", {
-        "songs": rows, "q": q, "pager": _pager(request, "admin_songs", q, total, offset),
+        "songs": rows, "q": q, "pager": pager(request, "admin_songs", q, total, offset),
         "back": request.path_qs,
     })
 
@@ -353,7 +328,7 @@ async def song_edit(request: web.Request) -> web.Response:
 
 @routes.post(r"/admin/songs/{id:[0-9]+}/edit", name="admin_song_update")
 async def song_update(request: web.Request) -> web.Response:
-    who = _actor(request)
+    who = admin_actor(request)
     catalog = request.app[keys.CATALOG]
     song = await catalog.song(path_id(request))
     form = await request.post()
@@ -379,7 +354,7 @@ async def song_delete_confirm(request: web.Request) -> web.Response:
 
 @routes.post(r"/admin/songs/{id:[0-9]+}/delete", name="admin_song_delete")
 async def song_delete(request: web.Request) -> web.Response:
-    who = _actor(request)
+    who = admin_actor(request)
     form = await request.post()
     back = _back_to(request, form.get("back"), "admin_songs")
     try:
@@ -401,7 +376,7 @@ async def song_upload_form(request: web.Request) -> web.Response:
 @routes.post("/admin/songs/upload", name="admin_song_upload")
 async def song_upload(request: web.Request) -> web.Response:
     """Several files at once: each is added, found to be a duplicate, or refused on its own."""
-    who = _actor(request)
+    who = admin_actor(request)
     max_mb = request.app[keys.CONFIG].max_upload_mb
     received = await _receive_audio(request, max_mb * 1024 * 1024)
     if not received:
@@ -452,7 +427,7 @@ async def _ingest_one(request: web.Request, item: Received, who: Actor) -> dict[
 @routes.get("/admin/artists", name="admin_artists")
 async def artists_list(request: web.Request) -> web.Response:
     require_admin(request)
-    q, offset = _search(request)
+    q, offset = list_search(request)
     catalog = request.app[keys.CATALOG]
     rows, total = await catalog.artists(q, PER_PAGE, offset)
     # Each artist with its counts (cached per artist), for the list and the delete buttons.
@@ -460,7 +435,7 @@ async def artists_list(request: web.Request) -> web.Response:
                                     return_exceptions=True)
     rows = [d if isinstance(d, dict) else r for r, d in zip(rows, detailed, strict=True)]
     return await render(request, "admin/artists.html", {
-        "artists": rows, "q": q, "pager": _pager(request, "admin_artists", q, total, offset),
+        "artists": rows, "q": q, "pager": pager(request, "admin_artists", q, total, offset),
         "back": request.path_qs,
     })
 
@@ -482,7 +457,7 @@ async def artist_new(request: web.Request) -> web.Response:
 
 @routes.post("/admin/artists/new", name="admin_artist_create")
 async def artist_create(request: web.Request) -> web.Response:
-    who = _actor(request)
+    who = admin_actor(request)
     form = await request.post()
     values = {"name": form_text(form, "name", 300), "bio": form_text(form, "bio", 6000)}
     try:
@@ -504,7 +479,7 @@ async def artist_edit(request: web.Request) -> web.Response:
 
 @routes.post(r"/admin/artists/{id:[0-9]+}/edit", name="admin_artist_update")
 async def artist_update(request: web.Request) -> web.Response:
-    who = _actor(request)
+    who = admin_actor(request)
     catalog = request.app[keys.CATALOG]
     artist = await catalog.artist(path_id(request))
     form = await request.post()
@@ -523,7 +498,7 @@ async def artist_update(request: web.Request) -> web.Response:
 
 @routes.post(r"/admin/artists/{id:[0-9]+}/image", name="admin_artist_image")
 async def artist_image(request: web.Request) -> web.Response:
-    who = _actor(request)
+    who = admin_actor(request)
     catalog = request.app[keys.CATALOG]
     artist = await catalog.artist(path_id(request))
     here = link(request, "admin_artist_edit", id=str(artist["id"]))
@@ -545,7 +520,7 @@ async def artist_delete_confirm(request: web.Request) -> web.Response:
 
 @routes.post(r"/admin/artists/{id:[0-9]+}/delete", name="admin_artist_delete")
 async def artist_delete(request: web.Request) -> web.Response:
-    who = _actor(request)
+    who = admin_actor(request)
     form = await request.post()
     back = _back_to(request, form.get("back"), "admin_artists")
     try:
@@ -566,10 +541,10 @@ ALBUM_FORM = ("title", "artist_id", "album_type", "year", "genre")
 @routes.get("/admin/albums", name="admin_albums")
 async def albums_list(request: web.Request) -> web.Response:
     require_admin(request)
-    q, offset = _search(request)
+    q, offset = list_search(request)
     rows, total = await request.app[keys.CATALOG].albums({"q": q or None}, PER_PAGE, offset, "newest")
     return await render(request, "admin/albums.html", {
-        "albums": rows, "q": q, "pager": _pager(request, "admin_albums", q, total, offset),
+        "albums": rows, "q": q, "pager": pager(request, "admin_albums", q, total, offset),
         "back": request.path_qs,
     })
 
@@ -611,7 +586,7 @@ async def album_new(request: web.Request) -> web.Response:
 
 @routes.post("/admin/albums/new", name="admin_album_create")
 async def album_create(request: web.Request) -> web.Response:
-    who = _actor(request)
+    who = admin_actor(request)
     values = _album_values(await request.post())
     try:
         album = await request.app[keys.CATALOG].create_album(_album_body(values), who)
@@ -632,7 +607,7 @@ async def album_edit(request: web.Request) -> web.Response:
 
 @routes.post(r"/admin/albums/{id:[0-9]+}/edit", name="admin_album_update")
 async def album_update(request: web.Request) -> web.Response:
-    who = _actor(request)
+    who = admin_actor(request)
     catalog = request.app[keys.CATALOG]
     album = await catalog.album(path_id(request))
     values = _album_values(await request.post())
@@ -647,7 +622,7 @@ async def album_update(request: web.Request) -> web.Response:
 
 @routes.post(r"/admin/albums/{id:[0-9]+}/cover", name="admin_album_cover")
 async def album_cover(request: web.Request) -> web.Response:
-    who = _actor(request)
+    who = admin_actor(request)
     catalog = request.app[keys.CATALOG]
     album = await catalog.album(path_id(request), with_songs=False)
     here = link(request, "admin_album_edit", id=str(album["id"]))
@@ -669,7 +644,7 @@ async def album_delete_confirm(request: web.Request) -> web.Response:
 
 @routes.post(r"/admin/albums/{id:[0-9]+}/delete", name="admin_album_delete")
 async def album_delete(request: web.Request) -> web.Response:
-    who = _actor(request)
+    who = admin_actor(request)
     form = await request.post()
     back = _back_to(request, form.get("back"), "admin_albums")
     try:

@@ -11,8 +11,8 @@ from aiohttp import web
 from app.errors import NotFound
 from app.services.catalog import Actor
 from app.web import keys
-from app.web.pages.listener import link, redirect_flash, render, safe_next
 from app.web.params import paging, path_id, require_admin
+from app.web.render import link, redirect_flash, render, safe_next
 
 routes = web.RouteTableDef()
 PER_PAGE = 20
