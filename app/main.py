@@ -13,25 +13,15 @@ import jinja2
 from aiohttp import web
 
 from app.adapters.bus import BusUnavailable, make_bus
-from app.adapters.cache import Cache
 from app.adapters.kv import make_kv
 from app.adapters.search import make_search
 from app.config import Config
+from app.container import build_services
 from app.events.worker import start_backbone
 from app.media import images as images_module
-from app.media.images import ImageStore
-from app.media.store import MediaStore
 from app.repos.db import Database
 from app.repos.migrate import migrate
-from app.services.auth import AuthService
-from app.services.authstate import AuthStateCache
-from app.services.catalog import CatalogService
-from app.services.ingest import IngestService
-from app.services.library import LibraryService
-from app.services.listening import ListeningService
-from app.services.playlists import PlaylistService
 from app.services.search import SearchService
-from app.services.users import UserService
 from app.web import keys, openapi, server
 from app.web.api import (
     albums,
@@ -138,22 +128,18 @@ async def backbone_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
-    config, db, kv = app[keys.CONFIG], app[keys.DB], app[keys.KV]
-    authstate = AuthStateCache(db, kv)
-    users_service = UserService(db, config, authstate)
-    app[keys.USERS] = users_service
-    app[keys.AUTH] = AuthService(db, kv, config, users_service, authstate)
-    media_root = config.media_path
-    media_root.mkdir(parents=True, exist_ok=True)
-    app[keys.MEDIA] = MediaStore(media_root)
-    app[keys.CACHE] = Cache(kv)
-    app[keys.CACHE].start()
-    app[keys.CATALOG] = CatalogService(db, app[keys.CACHE])
-    app[keys.INGEST] = IngestService(db, app[keys.CATALOG], app[keys.MEDIA], ImageStore(media_root))
-    app[keys.LISTENING] = ListeningService(db, app[keys.CACHE], app[keys.CATALOG])
-    # Playlists and the library depend on the viewer: read uncached (SPEC 9, 12).
-    app[keys.PLAYLISTS] = PlaylistService(db, app[keys.CATALOG], users_service)
-    app[keys.LIBRARY] = LibraryService(app[keys.CATALOG], app[keys.PLAYLISTS])
+    """The service graph (app/container.py), each service under its app key."""
+    services = build_services(app[keys.CONFIG], app[keys.DB], app[keys.KV])
+    app[keys.USERS] = services.users
+    app[keys.AUTH] = services.auth
+    app[keys.MEDIA] = services.media
+    app[keys.CACHE] = services.cache
+    services.cache.start()
+    app[keys.CATALOG] = services.catalog
+    app[keys.INGEST] = services.ingest
+    app[keys.LISTENING] = services.listening
+    app[keys.PLAYLISTS] = services.playlists
+    app[keys.LIBRARY] = services.library
     yield
 
 
