@@ -21,16 +21,9 @@ from mutagen.flac import FLAC
 from mutagen.mp4 import MP4
 
 from app.media import audiogen
-from app.media.store import (
-    BadAudio,
-    MediaStore,
-    StoredFile,
-    TooLargeUpload,
-    UnsupportedAudio,
-    hash_file,
-    probe,
-    split_artist,
-)
+from app.media.probe import BadAudio, UnsupportedAudio, probe
+from app.media.store import MediaStore, StoredFile, TooLargeUpload, hash_file
+from app.media.tags import split_artist
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,8 @@ from app.cli.context import catalog_context
 from app.cli.importer import Importer, Progress, Summary, disc_from_folder
 from app.main import create_app
 from app.media import images
-from app.media.store import content_hashes, hash_file, probe
+from app.media.probe import probe
+from app.media.store import content_hashes, hash_file
 from app.services.ingest import title_from_filename
 from app.web import keys
 

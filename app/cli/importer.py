@@ -32,15 +32,8 @@ import pymysql
 from app import events
 from app.errors import AppError
 from app.media import images
-from app.media.store import (
-    AudioInfo,
-    BadAudio,
-    MediaStore,
-    UnsupportedAudio,
-    content_hashes,
-    hash_file,
-    probe,
-)
+from app.media.probe import AudioInfo, BadAudio, UnsupportedAudio, probe
+from app.media.store import MediaStore, content_hashes, hash_file
 from app.repos.db import Tx
 from app.services.indexer import before_songs_deleted
 from app.services.ingest import UNKNOWN_ARTIST, Batch, IngestService, Prepared
