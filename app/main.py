@@ -50,8 +50,10 @@ from app.web.pages import listener as pages
 from app.web.pages import listening as listening_pages
 from app.web.pages import search as search_pages
 from app.web.pages.admin import audit as admin_audit
-from app.web.pages.admin import console as admin_pages
+from app.web.pages.admin import catalog as admin_catalog
+from app.web.pages.admin import dashboard as admin_dashboard
 from app.web.pages.admin import playlists as admin_playlists
+from app.web.pages.admin import users as admin_users
 from app.web.stream import streaming_ctx
 
 log = logging.getLogger(__name__)
@@ -194,7 +196,9 @@ def create_app(config: Config) -> web.Application:
         table.install(app)
     app.router.add_routes(pages.routes)
     app.router.add_routes(search_pages.routes)
-    app.router.add_routes(admin_pages.routes)
+    app.router.add_routes(admin_dashboard.routes)
+    app.router.add_routes(admin_users.routes)
+    app.router.add_routes(admin_catalog.routes)
     app.router.add_routes(admin_audit.routes)
     app.router.add_routes(library_pages.routes)
     app.router.add_routes(admin_playlists.routes)

@@ -1,6 +1,6 @@
 """Message bus port: RabbitMQ through aio-pika (robust connection), or an in-process bus.
 
-Both carry envelopes `{id, type, occurred_at, data}` (app/events/__init__.py) with the same contract
+Both carry envelopes `{id, type, occurred_at, data}` (app.events) with the same contract
 (tests/test_bus_contract.py runs on both):
 
 - `publish(routing_key, envelope)` returns once the message is safely taken (RabbitMQ: the broker's

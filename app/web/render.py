@@ -16,7 +16,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from yarl import URL
 
-from app.errors import InvalidInput
+from app.errors import AppError, InvalidInput
 from app.repos.db import Row
 from app.web import keys
 from app.web.flash import add_flash, consume_flashes, read_flashes
@@ -140,6 +140,11 @@ def form_text(form: Mapping[str, Any], name: str, max_len: int = 2000) -> str:
 def field_errors(exc: InvalidInput) -> dict[str, str]:
     fields = (exc.details or {}).get("fields")
     return {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {}
+
+
+def form_summary(exc: AppError) -> str:
+    """The line above a form that was refused: fields are marked one by one, anything else is said."""
+    return "Please fix the highlighted fields." if isinstance(exc, InvalidInput) else exc.message
 
 
 def redirect(location: str) -> web.Response:

@@ -1,11 +1,10 @@
-"""Admin pages: the dashboard, user management and the catalogue (songs, uploads, artists, albums).
-Every handler checks admin rights first, in the server; the forms work without JavaScript (deleting
-has a real confirmation page)."""
+"""/admin/songs, /admin/albums, /admin/artists: the catalogue (edits, uploads, pictures, deletion with
+a confirmation page). Every handler checks admin rights first, in the server; the forms work
+without JavaScript."""
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,6 @@ from aiohttp import BodyPartReader, web
 from app.errors import (
     AppError,
     Conflict,
-    Forbidden,
     InvalidInput,
     NotFound,
     TooLarge,
@@ -23,13 +21,12 @@ from app.errors import (
 )
 from app.media.store import TooLargeUpload
 from app.services.catalog import ALBUM_TYPES, Actor
-from app.services.users import ROLES, UserService, parse_new_account
 from app.web import keys
-from app.web.charts import all_plays_chart
 from app.web.paging import PER_PAGE, list_search, pager
-from app.web.params import admin_actor, paging, path_id, require_admin
+from app.web.params import admin_actor, path_id, require_admin
 from app.web.render import (
     field_errors,
+    form_summary,
     form_text,
     link,
     redirect_flash,
@@ -39,175 +36,6 @@ from app.web.render import (
 from app.web.uploads import CHUNK, Upload, read_image
 
 routes = web.RouteTableDef()
-SCAN_PAGE = 100
-
-
-async def _user_counts(users: UserService) -> dict[str, int]:
-    """Totals for the dashboard, read through the service's public listing."""
-    total = await users.count()
-    admins = disabled = 0
-    offset = 0
-    while offset < total:
-        rows, total = await users.list("", SCAN_PAGE, offset)
-        if not rows:
-            break
-        admins += sum(1 for r in rows if r["role"] == "admin")
-        disabled += sum(1 for r in rows if r["disabled"])
-        offset += len(rows)
-    return {"total": total, "admins": admins, "disabled": disabled}
-
-
-@routes.get("/admin", name="admin_dashboard")
-async def dashboard(request: web.Request) -> web.Response:
-    require_admin(request)
-    counts = await _user_counts(request.app[keys.USERS])
-    catalog = await request.app[keys.CATALOG].counts()
-    plays = await all_plays_chart(request.app[keys.LISTENING])
-    task = request.app[keys.REINDEX_TASK].get("task")
-    return await render(request, "admin/dashboard.html",
-                        {"counts": counts, "catalog": catalog, "plays_chart": plays,
-                         "reindex_running": task is not None and not task.done(),
-                         "consumers": await request.app[keys.BACKBONE].liveness()})
-
-
-@routes.post("/admin/search/reindex", name="admin_reindex")
-async def reindex(request: web.Request) -> web.Response:
-    """Rebuild the search index in the background (fresh index, then an atomic swap)."""
-    require_admin(request)
-    from app.services.indexer import start_reindex
-
-    started = start_reindex(request.app[keys.DB], request.app[keys.SEARCH_BACKEND],
-                            request.app[keys.REINDEX_TASK])
-    message = ("Rebuilding the search index; searches keep working meanwhile." if started
-               else "A rebuild of the search index is already running.")
-    return redirect_flash(request, link(request, "admin_dashboard"), message,
-                          "success" if started else "info")
-
-
-def _back(request: web.Request, value: Any) -> str:
-    """Where a user-management form returns to: the list, with its search and page kept."""
-    users_url = link(request, "admin_users")
-    target = safe_next(value, users_url)
-    return target if target.split("?")[0] == users_url else users_url
-
-
-@routes.get("/admin/users", name="admin_users")
-async def users_list(request: web.Request) -> web.Response:
-    require_admin(request)
-    q = request.query.get("q", "").strip()[:100]
-    _, offset = paging(request)
-    offset -= offset % PER_PAGE
-    rows, total = await request.app[keys.USERS].list(q, PER_PAGE, offset)
-    page, pages = offset // PER_PAGE + 1, max(1, math.ceil(total / PER_PAGE))
-    base = request.app.router["admin_users"].url_for()
-
-    def page_url(n: int) -> str:
-        query = {"q": q} if q else {}
-        return str(base.with_query({**query, "page": str(n)} if n > 1 else query))
-
-    pager = {
-        "page": page, "pages": pages, "total": total,
-        "prev_url": page_url(page - 1) if page > 1 else None,
-        "next_url": page_url(page + 1) if page < pages else None,
-    }
-    return await render(request, "admin/users.html", {
-        "users": rows, "q": q, "pager": pager, "roles": ROLES, "back": request.path_qs,
-    })
-
-
-async def _act(request: web.Request, action: str) -> web.Response:
-    """Run one user-management action from a list-row form and go back with a flash message."""
-    admin = require_admin(request)
-    user_id = path_id(request)
-    form = await request.post()
-    back = _back(request, form.get("back"))
-    users = request.app[keys.USERS]
-    try:
-        if action == "role":
-            user = await users.set_role(admin.user_id, user_id, form.get("role"))
-            message = f"{user['username']} is now {'an admin' if user['role'] == 'admin' else 'a member'}."
-        elif action == "disabled":
-            user = await users.set_disabled(admin.user_id, user_id, form.get("disabled") == "1")
-            message = f"{user['username']} is {'disabled' if user['disabled'] else 'enabled'}."
-        else:
-            user = await users.delete(admin.user_id, user_id)
-            message = f"{user['username']} has been deleted."
-    except NotFound:
-        return redirect_flash(request, back, "That user no longer exists.", "error")
-    except (Forbidden, InvalidInput) as exc:
-        detail = next(iter(field_errors(exc).items()), None) if isinstance(exc, InvalidInput) else None
-        text = f"{detail[0].capitalize()} {detail[1]}." if detail else exc.message
-        return redirect_flash(request, back, text, "error")
-    return redirect_flash(request, back, message)
-
-
-@routes.post(r"/admin/users/{id:[0-9]+}/role", name="admin_user_role")
-async def user_role(request: web.Request) -> web.Response:
-    return await _act(request, "role")
-
-
-@routes.post(r"/admin/users/{id:[0-9]+}/disabled", name="admin_user_disabled")
-async def user_disabled(request: web.Request) -> web.Response:
-    return await _act(request, "disabled")
-
-
-@routes.get(r"/admin/users/{id:[0-9]+}/delete", name="admin_user_delete_confirm")
-async def user_delete_confirm(request: web.Request) -> web.Response:
-    admin = require_admin(request)
-    user = await request.app[keys.USERS].get(path_id(request))
-    return await render(request, "admin/user_delete.html", {
-        "user": user, "is_self": user["id"] == admin.user_id,
-        "back": _back(request, request.query.get("back")),
-    })
-
-
-@routes.post(r"/admin/users/{id:[0-9]+}/delete", name="admin_user_delete")
-async def user_delete(request: web.Request) -> web.Response:
-    return await _act(request, "delete")
-
-
-def _new_user_context(values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
-                      error: str | None = None) -> dict[str, Any]:
-    return {
-        "values": {"email": "", "username": "", "display_name": "", "role": "member",
-                   **(values or {})},
-        "errors": errors or {}, "error": error, "roles": ROLES,
-    }
-
-
-@routes.get("/admin/users/new", name="admin_user_new")
-async def user_new(request: web.Request) -> web.Response:
-    require_admin(request)
-    return await render(request, "admin/user_new.html", _new_user_context())
-
-
-@routes.post("/admin/users/new", name="admin_user_create")
-async def user_create(request: web.Request) -> web.Response:
-    admin = require_admin(request)
-    form = await request.post()
-    values = {k: form_text(form, k, 300) for k in ("email", "username", "display_name", "role")}
-    role = values["role"] if values["role"] in ROLES else "member"
-    try:
-        account = parse_new_account({**values, "password": form_text(form, "password", 1024)})
-        user = await request.app[keys.USERS].create(account, role=role, actor_id=admin.user_id)
-    except (InvalidInput, Conflict) as exc:
-        errors: dict[str, str] = {}
-        if isinstance(exc, InvalidInput):
-            errors = field_errors(exc)
-        else:
-            field = str((exc.details or {}).get("field", ""))
-            errors = {field: "is already taken"} if field else {}
-        return await render(request, "admin/user_new.html",
-                            _new_user_context(values, errors, _summary(exc)), status=exc.status)
-    return redirect_flash(request, str(request.app.router["admin_users"].url_for().with_query(
-        q=user["username"])), f"Account {user['username']} created.")
-
-
-def _summary(exc: AppError) -> str:
-    return "Please fix the highlighted fields." if isinstance(exc, InvalidInput) else exc.message
-
-
-
 # ---------------------------------------------------------------- the catalogue: shared helpers
 
 CHOICES_MAX = 500  # past this many artists/albums, forms ask for an id instead of a select
@@ -339,7 +167,7 @@ async def song_update(request: web.Request) -> web.Response:
     try:
         saved = await catalog.update_song(song["id"], body, who)
     except InvalidInput as exc:
-        return await _song_form(request, song, values, field_errors(exc), _summary(exc), 422)
+        return await _song_form(request, song, values, field_errors(exc), form_summary(exc), 422)
     return redirect_flash(request, _back_to(request, values["back"], "admin_songs"),
                           f"Saved “{saved['title']}”.")
 
@@ -464,7 +292,7 @@ async def artist_create(request: web.Request) -> web.Response:
         artist = await request.app[keys.CATALOG].create_artist(values, who)
     except (InvalidInput, Conflict) as exc:
         errors = field_errors(exc) if isinstance(exc, InvalidInput) else {"name": "already exists"}
-        return await _artist_form(request, None, values, errors, _summary(exc), exc.status)
+        return await _artist_form(request, None, values, errors, form_summary(exc), exc.status)
     return redirect_flash(request, link(request, "admin_artist_edit", id=str(artist["id"])),
                           f"Artist {artist['name']} created. Add a picture if you have one.")
 
@@ -491,7 +319,7 @@ async def artist_update(request: web.Request) -> web.Response:
     except (InvalidInput, Conflict) as exc:
         errors = (field_errors(exc) if isinstance(exc, InvalidInput)
                   else {"name": "is taken by another artist"})
-        return await _artist_form(request, artist, values, errors, _summary(exc), exc.status)
+        return await _artist_form(request, artist, values, errors, form_summary(exc), exc.status)
     return redirect_flash(request, _back_to(request, values["back"], "admin_artists"),
                           f"Saved {saved['name']}.")
 
@@ -592,7 +420,7 @@ async def album_create(request: web.Request) -> web.Response:
         album = await request.app[keys.CATALOG].create_album(_album_body(values), who)
     except (InvalidInput, Conflict) as exc:
         errors = _album_errors(exc)
-        return await _album_form(request, None, values, errors, _summary(exc), exc.status)
+        return await _album_form(request, None, values, errors, form_summary(exc), exc.status)
     return redirect_flash(request, link(request, "admin_album_edit", id=str(album["id"])),
                           f"Album {album['title']} created. Add a cover if you have one.")
 
@@ -615,7 +443,7 @@ async def album_update(request: web.Request) -> web.Response:
         saved = await catalog.update_album(album["id"], _album_body(values), who)
     except (InvalidInput, Conflict) as exc:
         errors = _album_errors(exc)
-        return await _album_form(request, album, values, errors, _summary(exc), exc.status)
+        return await _album_form(request, album, values, errors, form_summary(exc), exc.status)
     return redirect_flash(request, _back_to(request, values["back"], "admin_albums"),
                           f"Saved {saved['title']}.")
 
