@@ -45,8 +45,11 @@ from app.web.middlewares import (
     input_middleware,
     security_headers_middleware,
 )
+from app.web.pages import account as account_pages
+from app.web.pages import auth as auth_pages
+from app.web.pages import catalog as catalog_pages
+from app.web.pages import home as home_pages
 from app.web.pages import library as library_pages
-from app.web.pages import listener as pages
 from app.web.pages import listening as listening_pages
 from app.web.pages import search as search_pages
 from app.web.pages.admin import audit as admin_audit
@@ -194,7 +197,10 @@ def create_app(config: Config) -> web.Application:
     env.globals["version"] = VERSION
     for table in API_TABLES:
         table.install(app)
-    app.router.add_routes(pages.routes)
+    app.router.add_routes(auth_pages.routes)
+    app.router.add_routes(home_pages.routes)
+    app.router.add_routes(catalog_pages.routes)
+    app.router.add_routes(account_pages.routes)
     app.router.add_routes(search_pages.routes)
     app.router.add_routes(admin_dashboard.routes)
     app.router.add_routes(admin_users.routes)
