@@ -15,6 +15,7 @@ from app.config import Config
 from app.media.images import ImageStore
 from app.media.store import MediaStore
 from app.repos.db import Database
+from app.services.audit import AuditService
 from app.services.auth import AuthService
 from app.services.authstate import AuthStateCache
 from app.services.catalog import CatalogService
@@ -50,6 +51,10 @@ class Services:
     @cached_property
     def cache(self) -> Cache:
         return Cache(self.kv) if self.local_cache else Cache(self.kv, local=False)
+
+    @cached_property
+    def audit(self) -> AuditService:
+        return AuditService(self.db)
 
     @cached_property
     def authstate(self) -> AuthStateCache:

@@ -145,6 +145,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.LISTENING] = services.listening
     app[keys.PLAYLISTS] = services.playlists
     app[keys.LIBRARY] = services.library
+    app[keys.AUDIT] = services.audit
     yield
 
 

@@ -20,12 +20,16 @@ from typing import Any
 import pymysql
 
 from app.adapters.bus import Handler
+from app.adapters.cache import Cache
 from app.adapters.kv import KeyValue, MemoryKV
 from app.config import Config
 from app.events import AdminAction, CatalogChanged, PlayRecorded
 from app.repos import outbox as outbox_rows
 from app.repos.db import Database, Tx
 from app.services.audit import AuditService
+from app.services.catalog import CatalogService
+from app.services.indexer import LiveIndex
+from app.services.listening import ListeningService
 
 log = logging.getLogger(__name__)
 Effect = Callable[[Tx, dict[str, Any]], Awaitable[None]]
@@ -83,10 +87,6 @@ def audit_consumer(db: Database) -> ConsumerSpec:
 def play_counts_consumer(db: Database, kv: KeyValue) -> ConsumerSpec:
     """`play.recorded` → the listening history and the song's play count, once per event and,
     beyond that, once per user and play_id (client retries send new events)."""
-    from app.adapters.cache import Cache
-    from app.services.catalog import CatalogService
-    from app.services.listening import ListeningService
-
     cache = Cache(kv, local=False)
     listening = ListeningService(db, cache, CatalogService(db, cache))
 
@@ -99,8 +99,6 @@ def play_counts_consumer(db: Database, kv: KeyValue) -> ConsumerSpec:
 
 def search_index_consumer(db: Database, config: Config) -> ConsumerSpec:
     """`catalog.*.*` → the search index; the process running it is the embedded index's writer."""
-    from app.services.indexer import LiveIndex
-
     live = LiveIndex(db, config)
 
     async def handle(envelope: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from app.events import outbox
 from app.repos.catalog import CatalogRepo
 from app.repos.db import Database, Row, Tx
 from app.services import validation as v
+from app.services.indexer import before_songs_deleted
 
 ALBUM_TYPES = ("album", "single", "ep", "compilation")
 TTL = 300.0
@@ -439,8 +440,6 @@ class CatalogService:
     async def delete_song(self, song_id: int, actor: Actor) -> Row:
         """Delete a song; returns its file row so the caller can remove a stored file."""
         before = await self.song(song_id)
-        from app.services.indexer import before_songs_deleted
-
         async with self.db.transaction() as tx:
             playlists = await before_songs_deleted(tx, [song_id])  # their song counts drop
             row = await self.repo.delete_song(tx, song_id)

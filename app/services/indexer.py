@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from app.adapters.search import documents
+from app.adapters.search import documents, make_search
 from app.adapters.search.port import SearchPort, SearchUnavailable, Target
 from app.events import CATALOG_ENTITIES, CatalogChanged
 from app.repos.db import Database, Executor, Tx
@@ -206,8 +206,6 @@ class LiveIndex:
     async def _indexer(self) -> Indexer:
         async with self._opening:
             if self.indexer is None:
-                from app.adapters.search import make_search
-
                 backend = make_search(self.config)
                 await backend.start()
                 self.backend, self.indexer = backend, Indexer(self.db, backend)

@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from app.adapters.search.port import TYPES, Filters, Hit, HitPage, SearchPort, SearchQuery, normalise_text
+from app.repos.catalog import CatalogRepo
 from app.repos.db import Database, Row
 from app.repos.search import SearchRepo
 from app.services.catalog import album_json, artist_json, song_json
+from app.services.playlists import playlist_json
 
 SUGGEST_LIMIT = 8
 # Ties for the top result go to the type listed first.
@@ -77,8 +79,6 @@ class SearchService:
         elif type_ == "artist":
             made = {int(r["id"]): artist_json(r) for r in await self.repo.artists(ids)}
         else:
-            from app.services.playlists import playlist_json
-
             made = {int(r["id"]): playlist_json(r) for r in await self.repo.playlists(ids, viewer_id)}
         return [made[i] for i in ids if i in made]
 
@@ -90,6 +90,4 @@ def _better(hit: Hit, other: Hit) -> bool:
 
 
 async def _featured(db: Database, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    from app.repos.catalog import CatalogRepo
-
     return await CatalogRepo(db).featured(ids)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # string type arguments below name these
     from app.events.worker import Backbone  # noqa: F401
     from app.media.store import MediaStore  # noqa: F401
     from app.repos.db import Database  # noqa: F401
+    from app.services.audit import AuditService  # noqa: F401
     from app.services.auth import AuthService, Principal, TokenPair  # noqa: F401
     from app.services.catalog import CatalogService  # noqa: F401
     from app.services.ingest import IngestService  # noqa: F401
@@ -51,6 +52,7 @@ BACKBONE = web.AppKey["Backbone"]("backbone")
 LISTENING = web.AppKey["ListeningService"]("listening")
 PLAYLISTS = web.AppKey["PlaylistService"]("playlists")
 LIBRARY = web.AppKey["LibraryService"]("library")
+AUDIT = web.AppKey["AuditService"]("audit")
 SEARCH_BACKEND = web.AppKey["SearchPort"]("search_backend")
 SEARCH = web.AppKey["SearchService"]("search")
 REINDEX_TASK = web.AppKey("reindex_task", dict)  # the admin's background rebuild, if any

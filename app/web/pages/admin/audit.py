@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 from yarl import URL
 
-from app.services.audit import AuditService
 from app.web import keys
 from app.web.paging import PER_PAGE, list_search, pager
 from app.web.params import require_admin
@@ -22,7 +21,7 @@ async def audit(request: web.Request) -> web.Response:
     _, offset = list_search(request)
     kind = request.query.get("kind", "")
     prefix = kind if kind in KINDS else None
-    entries, total = await AuditService(request.app[keys.DB]).list(PER_PAGE, offset, prefix)
+    entries, total = await request.app[keys.AUDIT].list(PER_PAGE, offset, prefix)
     page_links = pager(request, "admin_audit", "", total, offset)
     if prefix:
         for name in ("prev_url", "next_url"):

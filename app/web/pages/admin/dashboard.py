@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from app.services.indexer import start_reindex
 from app.services.users import UserService
 from app.web import keys
 from app.web.charts import all_plays_chart
@@ -51,8 +52,6 @@ async def dashboard(request: web.Request) -> web.Response:
 async def reindex(request: web.Request) -> web.Response:
     """Rebuild the search index in the background (fresh index, then an atomic swap)."""
     require_admin(request)
-    from app.services.indexer import start_reindex
-
     started = start_reindex(request.app[keys.DB], request.app[keys.SEARCH_BACKEND],
                             request.app[keys.REINDEX_TASK])
     message = ("Rebuilding the search index; searches keep working meanwhile." if started
