@@ -147,6 +147,14 @@ def form_summary(exc: AppError) -> str:
     return "Please fix the highlighted fields." if isinstance(exc, InvalidInput) else exc.message
 
 
+def back_to_list(request: web.Request, value: Any, name: str) -> str:
+    """Where a form returns to: its list page (route `name`), with the list's search and page kept
+    when `value` is that page; anything else is the bare list."""
+    list_url = link(request, name)
+    target = safe_next(value, list_url)
+    return target if target.split("?")[0] == list_url else list_url
+
+
 def redirect(location: str) -> web.Response:
     """A plain 302 that is returned, not raised (see the module docstring)."""
     return web.Response(status=302, headers={"Location": location})

@@ -25,13 +25,13 @@ from app.web import keys
 from app.web.paging import PER_PAGE, list_search, pager
 from app.web.params import admin_actor, path_id, require_admin
 from app.web.render import (
+    back_to_list,
     field_errors,
     form_summary,
     form_text,
     link,
     redirect_flash,
     render,
-    safe_next,
 )
 from app.web.uploads import CHUNK, Upload, read_image
 
@@ -40,13 +40,6 @@ routes = web.RouteTableDef()
 
 CHOICES_MAX = 500  # past this many artists/albums, forms ask for an id instead of a select
 MAX_FILES = 50
-
-
-def _back_to(request: web.Request, value: Any, name: str) -> str:
-    """Where a catalogue form returns to: its list page, with search and page kept."""
-    list_url = link(request, name)
-    target = safe_next(value, list_url)
-    return target if target.split("?")[0] == list_url else list_url
 
 
 def _message(exc: AppError) -> str:
@@ -141,7 +134,7 @@ async def _song_form(request: web.Request, song: dict[str, Any], values: dict[st
     return await render(request, "admin/song_edit.html", {
         "song": song, "values": values, "errors": errors or {}, "error": error,
         "artists": await _artist_choices(request), "albums": await _album_choices(request),
-        "back": _back_to(request, values.get("back"), "admin_songs"),
+        "back": back_to_list(request, values.get("back"), "admin_songs"),
     }, status=status)
 
 
@@ -168,7 +161,7 @@ async def song_update(request: web.Request) -> web.Response:
         saved = await catalog.update_song(song["id"], body, who)
     except InvalidInput as exc:
         return await _song_form(request, song, values, field_errors(exc), form_summary(exc), 422)
-    return redirect_flash(request, _back_to(request, values["back"], "admin_songs"),
+    return redirect_flash(request, back_to_list(request, values["back"], "admin_songs"),
                           f"Saved “{saved['title']}”.")
 
 
@@ -177,14 +170,14 @@ async def song_delete_confirm(request: web.Request) -> web.Response:
     require_admin(request)
     song = await request.app[keys.CATALOG].song(path_id(request))
     return await render(request, "admin/song_delete.html", {
-        "song": song, "back": _back_to(request, request.query.get("back"), "admin_songs")})
+        "song": song, "back": back_to_list(request, request.query.get("back"), "admin_songs")})
 
 
 @routes.post(r"/admin/songs/{id:[0-9]+}/delete", name="admin_song_delete")
 async def song_delete(request: web.Request) -> web.Response:
     who = admin_actor(request)
     form = await request.post()
-    back = _back_to(request, form.get("back"), "admin_songs")
+    back = back_to_list(request, form.get("back"), "admin_songs")
     try:
         song = await request.app[keys.CATALOG].song(path_id(request))
         row = await request.app[keys.CATALOG].delete_song(song["id"], who)
@@ -273,7 +266,7 @@ async def _artist_form(request: web.Request, artist: dict[str, Any] | None,
                        error: str | None = None, status: int = 200) -> web.Response:
     return await render(request, "admin/artist_form.html", {
         "artist": artist, "values": values, "errors": errors or {}, "error": error,
-        "back": _back_to(request, values.get("back"), "admin_artists"),
+        "back": back_to_list(request, values.get("back"), "admin_artists"),
     }, status=status)
 
 
@@ -320,7 +313,7 @@ async def artist_update(request: web.Request) -> web.Response:
         errors = (field_errors(exc) if isinstance(exc, InvalidInput)
                   else {"name": "is taken by another artist"})
         return await _artist_form(request, artist, values, errors, form_summary(exc), exc.status)
-    return redirect_flash(request, _back_to(request, values["back"], "admin_artists"),
+    return redirect_flash(request, back_to_list(request, values["back"], "admin_artists"),
                           f"Saved {saved['name']}.")
 
 
@@ -343,14 +336,14 @@ async def artist_delete_confirm(request: web.Request) -> web.Response:
     require_admin(request)
     artist = await request.app[keys.CATALOG].artist(path_id(request))
     return await render(request, "admin/artist_delete.html", {
-        "artist": artist, "back": _back_to(request, request.query.get("back"), "admin_artists")})
+        "artist": artist, "back": back_to_list(request, request.query.get("back"), "admin_artists")})
 
 
 @routes.post(r"/admin/artists/{id:[0-9]+}/delete", name="admin_artist_delete")
 async def artist_delete(request: web.Request) -> web.Response:
     who = admin_actor(request)
     form = await request.post()
-    back = _back_to(request, form.get("back"), "admin_artists")
+    back = back_to_list(request, form.get("back"), "admin_artists")
     try:
         artist = await request.app[keys.CATALOG].artist(path_id(request))
         await request.app[keys.CATALOG].delete_artist(artist["id"], who)
@@ -383,7 +376,7 @@ async def _album_form(request: web.Request, album: dict[str, Any] | None, values
     return await render(request, "admin/album_form.html", {
         "album": album, "values": values, "errors": errors or {}, "error": error,
         "artists": await _artist_choices(request), "album_types": ALBUM_TYPES,
-        "back": _back_to(request, values.get("back"), "admin_albums"),
+        "back": back_to_list(request, values.get("back"), "admin_albums"),
     }, status=status)
 
 
@@ -444,7 +437,7 @@ async def album_update(request: web.Request) -> web.Response:
     except (InvalidInput, Conflict) as exc:
         errors = _album_errors(exc)
         return await _album_form(request, album, values, errors, form_summary(exc), exc.status)
-    return redirect_flash(request, _back_to(request, values["back"], "admin_albums"),
+    return redirect_flash(request, back_to_list(request, values["back"], "admin_albums"),
                           f"Saved {saved['title']}.")
 
 
@@ -467,14 +460,14 @@ async def album_delete_confirm(request: web.Request) -> web.Response:
     require_admin(request)
     album = await request.app[keys.CATALOG].album(path_id(request))
     return await render(request, "admin/album_delete.html", {
-        "album": album, "back": _back_to(request, request.query.get("back"), "admin_albums")})
+        "album": album, "back": back_to_list(request, request.query.get("back"), "admin_albums")})
 
 
 @routes.post(r"/admin/albums/{id:[0-9]+}/delete", name="admin_album_delete")
 async def album_delete(request: web.Request) -> web.Response:
     who = admin_actor(request)
     form = await request.post()
-    back = _back_to(request, form.get("back"), "admin_albums")
+    back = back_to_list(request, form.get("back"), "admin_albums")
     try:
         album = await request.app[keys.CATALOG].album(path_id(request), with_songs=False)
         await request.app[keys.CATALOG].delete_album(album["id"], who)

@@ -12,16 +12,14 @@ from app.errors import NotFound
 from app.services.catalog import Actor
 from app.web import keys
 from app.web.params import paging, path_id, require_admin
-from app.web.render import link, redirect_flash, render, safe_next
+from app.web.render import back_to_list, redirect_flash, render
 
 routes = web.RouteTableDef()
 PER_PAGE = 20
 
 
 def _back(request: web.Request, value: Any) -> str:
-    list_url = link(request, "admin_playlists")
-    target = safe_next(value, list_url)
-    return target if target.split("?")[0] == list_url else list_url
+    return back_to_list(request, value, "admin_playlists")
 
 
 @routes.get("/admin/playlists", name="admin_playlists")

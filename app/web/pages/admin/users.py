@@ -20,21 +20,19 @@ from app.web import keys
 from app.web.paging import PER_PAGE
 from app.web.params import paging, path_id, require_admin
 from app.web.render import (
+    back_to_list,
     field_errors,
     form_summary,
     form_text,
-    link,
     redirect_flash,
     render,
-    safe_next,
 )
 
 routes = web.RouteTableDef()
+
+
 def _back(request: web.Request, value: Any) -> str:
-    """Where a user-management form returns to: the list, with its search and page kept."""
-    users_url = link(request, "admin_users")
-    target = safe_next(value, users_url)
-    return target if target.split("?")[0] == users_url else users_url
+    return back_to_list(request, value, "admin_users")
 
 
 @routes.get("/admin/users", name="admin_users")
