@@ -12,16 +12,32 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from app import images as images_module
-from app import keys, openapi, server
 from app.adapters.bus import BusUnavailable, make_bus
-from app.adapters.cache import Cache
 from app.adapters.kv import make_kv
+from app.adapters.search import make_search
 from app.config import Config
-from app.db import Database
-from app.images import ImageStore
-from app.media import MediaStore
-from app.middlewares import (
+from app.container import build_services
+from app.events.worker import start_backbone
+from app.media import images as images_module
+from app.repos.db import Database
+from app.repos.migrate import migrate
+from app.services.search import SearchService
+from app.web import keys, openapi, server
+from app.web.api import (
+    albums,
+    artists,
+    auth,
+    images,
+    library,
+    listening,
+    meta,
+    playlists,
+    songs,
+    stream,
+    users,
+)
+from app.web.api import search as search_routes
+from app.web.middlewares import (
     ACCESS_LINES,
     access_log_middleware,
     auth_middleware,
@@ -29,40 +45,19 @@ from app.middlewares import (
     input_middleware,
     security_headers_middleware,
 )
-from app.migrate import migrate
-from app.routes import (
-    admin_audit,
-    admin_pages,
-    admin_playlists,
-    albums,
-    artists,
-    auth,
-    images,
-    library,
-    library_pages,
-    listening,
-    listening_pages,
-    meta,
-    pages,
-    playlists,
-    search_pages,
-    songs,
-    stream,
-    users,
-)
-from app.routes import search as search_routes
-from app.search import make_search
-from app.search.service import SearchService
-from app.services.auth import AuthService
-from app.services.authstate import AuthStateCache
-from app.services.catalog import CatalogService
-from app.services.ingest import IngestService
-from app.services.library import LibraryService
-from app.services.listening import ListeningService
-from app.services.playlists import PlaylistService
-from app.services.users import UserService
-from app.streaming_http import streaming_ctx
-from app.worker import start_backbone
+from app.web.pages import account as account_pages
+from app.web.pages import auth as auth_pages
+from app.web.pages import catalog as catalog_pages
+from app.web.pages import home as home_pages
+from app.web.pages import library as library_pages
+from app.web.pages import listening as listening_pages
+from app.web.pages import search as search_pages
+from app.web.pages.admin import audit as admin_audit
+from app.web.pages.admin import catalog as admin_catalog
+from app.web.pages.admin import dashboard as admin_dashboard
+from app.web.pages.admin import playlists as admin_playlists
+from app.web.pages.admin import users as admin_users
+from app.web.stream import streaming_ctx
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,22 +133,19 @@ async def backbone_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
-    config, db, kv = app[keys.CONFIG], app[keys.DB], app[keys.KV]
-    authstate = AuthStateCache(db, kv)
-    users_service = UserService(db, config, authstate)
-    app[keys.USERS] = users_service
-    app[keys.AUTH] = AuthService(db, kv, config, users_service, authstate)
-    media_root = config.media_path
-    media_root.mkdir(parents=True, exist_ok=True)
-    app[keys.MEDIA] = MediaStore(media_root)
-    app[keys.CACHE] = Cache(kv)
-    app[keys.CACHE].start()
-    app[keys.CATALOG] = CatalogService(db, app[keys.CACHE])
-    app[keys.INGEST] = IngestService(db, app[keys.CATALOG], app[keys.MEDIA], ImageStore(media_root))
-    app[keys.LISTENING] = ListeningService(db, app[keys.CACHE], app[keys.CATALOG])
-    # Playlists and the library depend on the viewer: read uncached (SPEC 9, 12).
-    app[keys.PLAYLISTS] = PlaylistService(db, app[keys.CATALOG], users_service)
-    app[keys.LIBRARY] = LibraryService(app[keys.CATALOG], app[keys.PLAYLISTS])
+    """The service graph (app/container.py), each service under its app key."""
+    services = build_services(app[keys.CONFIG], app[keys.DB], app[keys.KV])
+    app[keys.USERS] = services.users
+    app[keys.AUTH] = services.auth
+    app[keys.MEDIA] = services.media
+    app[keys.CACHE] = services.cache
+    services.cache.start()
+    app[keys.CATALOG] = services.catalog
+    app[keys.INGEST] = services.ingest
+    app[keys.LISTENING] = services.listening
+    app[keys.PLAYLISTS] = services.playlists
+    app[keys.LIBRARY] = services.library
+    app[keys.AUDIT] = services.audit
     yield
 
 
@@ -206,9 +198,14 @@ def create_app(config: Config) -> web.Application:
     env.globals["version"] = VERSION
     for table in API_TABLES:
         table.install(app)
-    app.router.add_routes(pages.routes)
+    app.router.add_routes(auth_pages.routes)
+    app.router.add_routes(home_pages.routes)
+    app.router.add_routes(catalog_pages.routes)
+    app.router.add_routes(account_pages.routes)
     app.router.add_routes(search_pages.routes)
-    app.router.add_routes(admin_pages.routes)
+    app.router.add_routes(admin_dashboard.routes)
+    app.router.add_routes(admin_users.routes)
+    app.router.add_routes(admin_catalog.routes)
     app.router.add_routes(admin_audit.routes)
     app.router.add_routes(library_pages.routes)
     app.router.add_routes(admin_playlists.routes)
@@ -217,3 +214,9 @@ def create_app(config: Config) -> web.Application:
     app[keys.OPENAPI] = openapi.build(API_TABLES, VERSION)
     app.on_cleanup.append(_flush_access_log)
     return app
+
+
+def serve(app: web.Application, config: Config) -> None:
+    """Serve `app` until interrupted (`python -m app serve`)."""
+    web.run_app(app, host=config.host, port=config.port, print=None,
+                access_log=None, shutdown_timeout=10)

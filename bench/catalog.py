@@ -35,7 +35,7 @@ def make_library(root: Path, count: int, ctx: Context) -> None:
     ffmpeg-made tones, copied and re-tagged with mutagen (each copy is new content)."""
     from mutagen.easyid3 import EasyID3
 
-    from app import audiogen, images
+    from app.media import audiogen, images
 
     bases = []
     for i in range(8):

@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 import aiomysql
 
-from app.db import DbTarget
+from app.repos.db import DbTarget
 
 ROOT = Path(__file__).resolve().parent.parent
 MYSQL_URL = os.environ.get("SONORA_BENCH_MYSQL", "mysql://root@127.0.0.1:3306")
@@ -193,7 +193,7 @@ class Context:
     def audio(self, name: str, fmt: str, seconds: float, bitrate: str | None = None) -> Path:
         """A real audio file made by ffmpeg, kept for the whole run (and served by nginx)."""
         if name not in self.files:
-            from app import audiogen
+            from app.media import audiogen
 
             ext = {"ogg": ".ogg", "m4a": ".m4a"}.get(fmt, f".{fmt}")
             path = self.files_dir / f"{name}{ext}"

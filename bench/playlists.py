@@ -15,7 +15,7 @@ import time
 import aiohttp
 import aiomysql
 
-from app.db import DbTarget
+from app.repos.db import DbTarget
 from app.repos.playlists import GAP
 from bench.common import DATABASE, MYSQL_URL, Context, Row
 

@@ -21,7 +21,7 @@ import aiohttp
 import aiomysql
 from aiohttp import web
 
-from app.db import DbTarget
+from app.repos.db import DbTarget
 from bench.common import MYSQL_URL, Context, Row, free_port
 
 SONGS = 100_000
@@ -74,10 +74,10 @@ async def _insert(db: Any, batch: list[tuple[Any, ...]]) -> None:
 
 
 async def _rows(ctx: Context) -> list[Row]:
-    from app import keys
     from app.config import load_config
     from app.main import create_app
-    from app.search.indexer import Indexer
+    from app.services.indexer import Indexer
+    from app.web import keys
 
     await _admin(f"DROP DATABASE IF EXISTS `{DATABASE}`")
     data = Path(ctx.tmp) / "search-bench"

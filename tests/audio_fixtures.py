@@ -1,4 +1,4 @@
-"""Real audio files for tests, made once per session with ffmpeg (app.audiogen).
+"""Real audio files for tests, made once per session with ffmpeg (app.media.audiogen).
 
 No fixtures here on purpose (conftest will wrap these): `fixture_files(tmpdir)` generates one file per
 format with the tags of `TAGS` and the cover `COVER`, and caches the result per process.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from app import audiogen, images
+from app.media import audiogen, images
 
 SECONDS = 3.0
 COVER = images.placeholder_cover("audio fixtures", 300)

@@ -14,9 +14,9 @@ import aio_pika
 from conftest import AMQP_URL, RUN_ID, unique
 
 from app.adapters.bus import RabbitBus
-from app.db import Database
 from app.events import AdminAction, emit
-from app.migrate import migrate
+from app.repos.db import Database
+from app.repos.migrate import migrate
 
 
 def namespace() -> str:

@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestClient
 
 import streamcore
 from app.config import Config, load_config
-from app.db import DbTarget
 from app.main import create_app
+from app.repos.db import DbTarget
 
 MYSQL_URL = os.environ.get("SONORA_TEST_MYSQL", "mysql://root@127.0.0.1:3306")
 REDIS_URL = os.environ.get("SONORA_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -124,7 +124,7 @@ async def register(client: TestClient, **fields: Any) -> Account:
 
 async def make_admin(client: TestClient, account: Account) -> Account:
     """Promote through SQL (the first admin comes from the command line, not the API)."""
-    from app import keys
+    from app.web import keys
 
     db = client.app[keys.DB]
     await db.execute("UPDATE users SET role = 'admin' WHERE id = %s", (account.id,))
@@ -155,7 +155,7 @@ def make_audio(directory: Any, fmt: str = "mp3", seconds: float = 2.0, **tags: A
     content for the catalogue's duplicate check)."""
     from pathlib import Path
 
-    from app import audiogen
+    from app.media import audiogen
 
     n = next(_tones)
     ext = {"ogg": ".ogg", "opus": ".opus", "m4a": ".m4a", "alac": ".m4a"}.get(fmt, f".{fmt}")

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app.search import documents
+from app.adapters.search import documents
 
 
 def song(id: int, title: str, artist: str = "Various", artist_id: int = 1, album: str | None = None,

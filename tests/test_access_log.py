@@ -2,7 +2,7 @@
 
 import logging
 
-from app.middlewares import ACCESS_LINES
+from app.web.middlewares import ACCESS_LINES
 
 
 async def test_access_lines_carry_no_credentials(client, member, caplog):

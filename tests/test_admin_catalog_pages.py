@@ -11,7 +11,8 @@ from conftest import make_audio, unique
 from markupsafe import escape
 from test_pages import XSS_NAMES, form_token, login_as, post_form
 
-from app import images, keys
+from app.media import images
+from app.web import keys
 
 COVER = images.placeholder_cover("admin catalog pages", 300)
 

@@ -11,9 +11,9 @@ from markupsafe import escape
 from test_pages import XSS_NAMES, csrf_of, form_token, login_as, post_form
 from yarl import URL
 
-from app import keys
 from app.main import create_app
 from app.services.users import NewAccount
+from app.web import keys
 
 ADMIN_GETS = ["/admin", "/admin/users", "/admin/users?q=a&page=2", "/admin/users/new",
               "/admin/users/{id}/delete"]

@@ -8,8 +8,8 @@ import re
 from backbone_support import eventually
 from conftest import make_admin, make_config, register, unique
 
-from app import keys
 from app.main import create_app
+from app.web import keys
 
 
 async def test_user_and_catalogue_actions_are_audited(aiohttp_client, database_url, tmp_path):
@@ -60,7 +60,7 @@ async def test_catalogue_writes_during_a_broker_outage_are_applied_once_after(
     from conftest import AMQP_URL
     from tcpproxy import TcpProxy
 
-    from app.worker import Worker
+    from app.events.worker import Worker
 
     async with TcpProxy("127.0.0.1", 5672) as proxy:
         config = make_config(database_url, tmp_path, amqp_url=proxy.url("amqp", "guest:guest", "/"))

@@ -15,9 +15,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from conftest import RUN_ID, Account, make_admin, make_config, register, unique
 
-from app import keys
 from app.main import create_app
-from app.web_session import csrf_for
+from app.web import keys
+from app.web.session import csrf_for
 
 USER_FIELDS = {"id", "username", "display_name", "role", "avatar_url", "created_at"}
 

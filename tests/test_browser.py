@@ -18,8 +18,9 @@ import pytest
 from browser_support import CHROMIUM, chromium, login
 from conftest import make_audio, make_config, register, unique
 
-from app import images, keys
 from app.main import create_app
+from app.media import images
+from app.web import keys
 
 pytestmark = [
     pytest.mark.browser,

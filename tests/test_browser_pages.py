@@ -14,7 +14,7 @@ from browser_support import CHROMIUM, login
 from conftest import make_audio, register, unique
 from test_browser import WAIT, build_site, new_page, upload
 
-from app import keys
+from app.web import keys
 
 pytestmark = [
     pytest.mark.browser,

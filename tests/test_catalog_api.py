@@ -12,8 +12,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from conftest import Account, make_audio, make_config, register, unique
 
-from app import images, keys
 from app.main import create_app
+from app.media import images
+from app.web import keys
 
 COVER = images.placeholder_cover("catalog tests", 300)
 TAGS = {"title": "Harbour Lights", "album_artist": None, "track": 3, "track_total": 12, "disc": 1,

@@ -13,8 +13,9 @@ from markupsafe import escape
 from test_pages import XSS_NAMES, login_as
 from yarl import URL
 
-from app import images, keys
-from app.routes.pages import duration, image_size
+from app.media import images
+from app.web import keys
+from app.web.render import duration, image_size
 
 COVER = images.placeholder_cover("catalog pages", 300)
 

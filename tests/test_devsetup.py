@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from app import devsetup
+from app.cli import devsetup
 
 
 def test_env_written_from_running_services(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from conftest import Account, unique
 from test_auth import expect_error
 
-from app import keys
+from app.web import keys
 
 MiB = 1024 * 1024
 

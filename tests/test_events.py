@@ -13,9 +13,9 @@ import pytest
 from backbone_support import admin_event, audit_rows, emit_admin, open_db, tag
 
 from app import events
-from app.consumers import apply_once, consumers
-from app.db import Database, Tx
 from app.events import AdminAction, CatalogChanged, PlayRecorded, emit, envelope
+from app.events.consumers import apply_once, consumers
+from app.repos.db import Database, Tx
 from app.services.audit import AuditService
 
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")

@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient
 from conftest import make_config, register
 from PIL import Image
 
-from app import images
 from app.main import create_app
+from app.media import images
 
 SIZE = (7744, 5164)  # 39.99 Mpx, just under the 40-Mpx limit
 MIB = 1024 * 1024

@@ -15,7 +15,8 @@ import pytest
 from aiohttp.test_utils import TestClient, make_mocked_request
 from conftest import Account, make_audio, unique
 
-from app import images, keys
+from app.media import images
+from app.web import keys
 
 SURROGATE = "\ud800"
 COVER = images.placeholder_cover("hostile input", 64)

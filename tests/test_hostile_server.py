@@ -1,4 +1,4 @@
-"""The connection handler (app/server.py, SPEC 10): slow clients are cut off without slowing
+"""The connection handler (app/web/server.py, SPEC 10): slow clients are cut off without slowing
 anyone else, and requests aiohttp cannot parse get the error shape under /api."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from conftest import make_config
 
-from app import keys
 from app.main import create_app
+from app.web import keys
 
 SLOW = {"request_head_timeout": 1.0, "request_body_grace_seconds": 1.5,
         "request_body_min_rate": 2000.0}

@@ -1,4 +1,4 @@
-"""app.images: accepted formats, square JPEG renditions, refusals, the store and placeholders."""
+"""app.media.images: accepted formats, square JPEG renditions, refusals, the store and placeholders."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app import images
-from app.images import SIZES, BadImage, ImageStore, placeholder_cover, process
+from app.media import images
+from app.media.images import SIZES, BadImage, ImageStore, placeholder_cover, process
 
 
 def _encode(im: Image.Image, fmt: str, **kw: object) -> bytes:

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import make_audio, make_config, unique
 
-from app import images, keys
-from app.catalog_context import catalog_context
-from app.importer import Importer, Progress
+from app.cli.context import catalog_context
+from app.cli.importer import Importer, Progress
+from app.media import images
+from app.web import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,7 +129,7 @@ def test_demo_fills_an_empty_instance_once(tmp_path):
 
     import aiomysql
 
-    from app.db import DbTarget
+    from app.repos.db import DbTarget
 
     name = unique("sonora_demo_")
     url = f"mysql://root@127.0.0.1:3306/{name}"

@@ -16,11 +16,11 @@ from conftest import Account, make_admin, make_audio, make_config, register, uni
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import keys
+from app.adapters.search import documents
 from app.events import CATALOG_ENTITIES
 from app.main import create_app
-from app.search import documents
-from app.search.indexer import Indexer
+from app.services.indexer import Indexer
+from app.web import keys
 
 OPS = ("rename_user", "delete_user", "new_member", "create_playlist", "add_song", "remove_song",
        "add_collaborator", "delete_playlist", "delete_song", "new_song", "rename_artist",

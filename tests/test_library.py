@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import register, unique
 from test_playlists import create, songs
 
-from app import keys
+from app.web import keys
 
 
 async def test_like_save_follow_and_contains(client, member, admin, audio_dir):

@@ -6,8 +6,8 @@ from conftest import register, unique
 from test_auth import claims_of, cookie
 from test_playlists import create, dense, songs
 
-from app import keys
-from app.web_session import csrf_for
+from app.web import keys
+from app.web.session import csrf_for
 
 EVIL = '<script>alert(1)</script><img src=x onerror=alert(2)>'
 

@@ -20,9 +20,9 @@ from conftest import AMQP_URL, Account, make_admin, make_audio, make_config, reg
 from tcpproxy import TcpProxy
 from test_pages import form_token, login_as
 
-from app import keys
+from app.events.worker import Worker
 from app.main import create_app
-from app.worker import Worker
+from app.web import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,9 +18,10 @@ from markupsafe import escape
 from test_pages import csrf_of, login_as
 from yarl import URL
 
-from app import keys
 from app.main import create_app
-from app.routes.listening_pages import HISTORY_PAGE, plays_chart
+from app.web import keys
+from app.web.charts import plays_chart
+from app.web.pages.listening import HISTORY_PAGE
 
 TODAY_BAR = re.compile(r'class="chart-bar is-today[^"]*" data-day="[^"]+" data-plays="(\d+)"')
 

@@ -1,4 +1,4 @@
-"""app.media: sniffing and probing real generated audio, refusals, and the content-addressed store."""
+"""app.media (probe, store): sniffing and probing real generated audio, refusals, and the content-addressed store."""
 
 from __future__ import annotations
 
@@ -20,17 +20,10 @@ from hypothesis import strategies as st
 from mutagen.flac import FLAC
 from mutagen.mp4 import MP4
 
-from app import audiogen
-from app.media import (
-    BadAudio,
-    MediaStore,
-    StoredFile,
-    TooLargeUpload,
-    UnsupportedAudio,
-    hash_file,
-    probe,
-    split_artist,
-)
+from app.media import audiogen
+from app.media.probe import BadAudio, UnsupportedAudio, probe
+from app.media.store import MediaStore, StoredFile, TooLargeUpload, hash_file
+from app.media.tags import split_artist
 
 
 @pytest.fixture(scope="session")
@@ -190,7 +183,7 @@ def test_id3_tag_alone_is_bad(audio: dict[str, Path], tmp_path: Path) -> None:
 
 
 # Every recognised container cut short is BadAudio (422): a few hundred bytes (mutagen fails or
-# the structure runs past the end) and 30%/40%/90% (our truncation checks, see app.media).
+# the structure runs past the end) and 30%/40%/90% (our truncation checks, see app.media.probe).
 @pytest.mark.parametrize("fmt", list(EXPECTED))
 @pytest.mark.parametrize("keep", [300, 0.3, 0.4, 0.9])
 def test_truncated_audio_is_bad(audio: dict[str, Path], tmp_path: Path, fmt: str, keep: float) -> None:

@@ -27,10 +27,10 @@ from conftest import AMQP_URL, make_config
 from tcpproxy import TcpProxy
 
 from app.adapters.bus import BusUnavailable, InProcessBus
-from app.consumers import consumers
-from app.db import Database
-from app.outbox import OutboxRelay, notify
-from app.worker import start_backbone
+from app.events.consumers import consumers
+from app.events.outbox import OutboxRelay, notify
+from app.events.worker import start_backbone
+from app.repos.db import Database
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from conftest import Account, make_config, register, unique
 from markupsafe import escape
 from yarl import URL
 
-from app import keys
-from app.flash import FLASH_COOKIE
 from app.main import create_app
-from app.routes.pages import safe_next
-from app.web_session import ACCESS_COOKIE
+from app.web import keys
+from app.web.flash import FLASH_COOKIE
+from app.web.render import safe_next
+from app.web.session import ACCESS_COOKIE
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 XSS_NAMES = ["<script>alert(1)</script>", '"><svg onload=alert(1)>']

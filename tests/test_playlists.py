@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_catalog_api import upload
 
-from app import keys
 from app.services.playlists import move_block, moved_position
+from app.web import keys
 
 
 def model_move(items: list[Any], start: int, before: int, length: int) -> list[Any]:
@@ -292,7 +292,7 @@ async def test_every_write_emits_a_playlist_event(client, member, admin, audio_d
 
 
 async def test_cover_upload(client, member):
-    from app import images
+    from app.media import images
     p = await create(client, member)
     data = images.placeholder_cover("pl", 300)
     other = await register(client)

@@ -26,13 +26,15 @@ from conftest import Account, make_admin, make_audio, make_config, register, uni
 from mutagen.id3 import TIT2
 from PIL import Image
 
-from app import images, keys
 from app.adapters import cache as cache_module
-from app.catalog_context import catalog_context
-from app.importer import Importer, Progress, Summary, disc_from_folder
+from app.cli.context import catalog_context
+from app.cli.importer import Importer, Progress, Summary, disc_from_folder
 from app.main import create_app
-from app.media import content_hashes, hash_file, probe
+from app.media import images
+from app.media.probe import probe
+from app.media.store import content_hashes, hash_file
 from app.services.ingest import title_from_filename
+from app.web import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 

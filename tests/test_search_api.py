@@ -13,10 +13,10 @@ from aiohttp.test_utils import TestClient
 from conftest import Account, make_admin, make_audio, make_config, register, unique
 from search_support import eventually
 
-from app import keys
+from app.adapters.search.port import SearchUnavailable
 from app.main import create_app
-from app.search.indexer import Indexer
-from app.search.port import SearchUnavailable
+from app.services.indexer import Indexer
+from app.web import keys
 
 
 @pytest.fixture

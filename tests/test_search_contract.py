@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from search_support import album, artist, playlist, song
 
-from app.search.embedded import EmbeddedSearch
-from app.search.port import Filters, SearchPort, SearchQuery
+from app.adapters.search.embedded import EmbeddedSearch
+from app.adapters.search.port import Filters, SearchPort, SearchQuery
 
 MEILI_URL = os.environ.get("SONORA_MEILI_URL", "")
 BACKENDS = ["embedded", pytest.param("meilisearch", marks=pytest.mark.skipif(
@@ -43,7 +43,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "embedded":
         b = EmbeddedSearch(tmp_path / "search")
     else:
-        from app.search.meili import MeiliSearch
+        from app.adapters.search.meili import MeiliSearch
 
         b = MeiliSearch(MEILI_URL, os.environ.get("SONORA_MEILI_KEY", ""), f"contract_{secrets.token_hex(4)}")
     await b.start()

@@ -14,8 +14,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from app.search.meili import MeiliSearch, build_filter, quote
-from app.search.port import Filters, SearchQuery, SearchUnavailable
+from app.adapters.search.meili import MeiliSearch, build_filter, quote
+from app.adapters.search.port import Filters, SearchQuery, SearchUnavailable
 
 NOW = "2025-01-01T00:00:00.000000Z"
 

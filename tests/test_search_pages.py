@@ -7,7 +7,7 @@ from conftest import register, unique
 from search_support import eventually
 from test_search_api import found, post, sadmin, sclient  # noqa: F401 - fixtures
 
-from app import keys
+from app.web import keys
 
 
 async def test_search_page_without_session_redirects(sclient):  # noqa: F811

@@ -22,10 +22,11 @@ from conftest import Account, make_admin, make_audio, make_config, register
 from multidict import CIMultiDictProxy
 
 import streamcore
-from app import keys, streaming_http
-from app.audiogen import ffmpeg_path
 from app.config import Config
 from app.main import create_app
+from app.media.audiogen import ffmpeg_path
+from app.web import keys
+from app.web import stream as streaming_http
 
 IMPLEMENTATIONS: list[ModuleType] = [streamcore._pystream]
 if streamcore._cstream is not None:

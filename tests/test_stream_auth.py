@@ -18,10 +18,10 @@ from conftest import make_audio, make_config, register
 from test_stream import Song, upload_song
 from yarl import URL
 
-from app import keys
 from app.main import create_app
-from app.middlewares import ACCESS_LINES
-from app.web_session import ACCESS_COOKIE
+from app.web import keys
+from app.web.middlewares import ACCESS_LINES
+from app.web.session import ACCESS_COOKIE
 
 
 class NoFiles:

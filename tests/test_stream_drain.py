@@ -20,8 +20,8 @@ import pytest
 from conftest import AMQP_URL, REDIS_URL, make_audio, make_config, unique
 from test_stream import upload_song
 
-from app import keys
 from app.main import create_app
+from app.web import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 

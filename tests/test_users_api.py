@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 from conftest import RUN_ID, Account, register, unique
 from test_auth import USER_FIELDS, expect_error, login, me
 
-from app import keys
+from app.web import keys
 
 
 def admin_calls(target: int) -> list[tuple[str, str, dict[str, Any] | None]]:

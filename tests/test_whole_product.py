@@ -36,8 +36,8 @@ import mutagen.id3
 import pytest
 from conftest import AMQP_URL, MYSQL_URL, REDIS_URL, RUN_ID, _admin_sql
 
-from app import audiogen
-from app.db import DbTarget
+from app.media import audiogen
+from app.repos.db import DbTarget
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow

@@ -27,16 +27,16 @@ from backbone_support import (
 )
 from conftest import AMQP_URL, CONSUMER_NAMES, make_config
 
-from app.db import Database
 from app.events import CatalogChanged, emit_many
-from app.worker import run
+from app.events.worker import run
+from app.repos.db import Database
 
 ROOT = Path(__file__).resolve().parent.parent
-# `python -m app worker` is wired by app/__main__.py; this is the same entry point.
+# `python -m app worker` is wired by app/cli/commands.py; this is the same entry point.
 START = (
     "import logging, sys\n"
     "from app.config import load_config\n"
-    "from app.worker import run\n"
+    "from app.events.worker import run\n"
     "logging.basicConfig(level='INFO')\n"
     "sys.exit(run(load_config(env_file=None)))\n"
 )
@@ -49,7 +49,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 class WorkerProcess:
-    """Starts and stops `app.worker.run` in a subprocess of its own."""
+    """Starts and stops `app.events.worker.run` in a subprocess of its own."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env = env

@@ -9,7 +9,7 @@ from typing import Any
 from conftest import REDIS_URL, unique
 
 from app.adapters.kv import make_kv
-from app.worker import HEARTBEAT_KEY, Backbone, consumers_report, merge_heartbeats
+from app.events.worker import HEARTBEAT_KEY, Backbone, consumers_report, merge_heartbeats
 
 
 def _item(name: str, status: str, **kw: Any) -> dict[str, Any]:

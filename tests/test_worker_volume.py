@@ -1,6 +1,6 @@
 """The consumers under volume: hundreds of events in flight per consumer, a connection pool smaller
 than the prefetch, on RabbitMQ and on the in-process bus. Nothing deadlocks because no handler
-asks the pool for a second connection while it holds one (app.db refuses it), and every effect
+asks the pool for a second connection while it holds one (app.repos.db refuses it), and every effect
 lands exactly once. Also: a nested acquire is refused, health reports a blocked consumer as
 `degraded`, and a stop drains (or cancels) the handlers in flight."""
 
@@ -27,15 +27,15 @@ from backbone_support import (
 )
 from conftest import REDIS_URL, Account, make_admin, make_audio, make_config, register, unique
 
-from app import keys
 from app.adapters.bus import Bus, InProcessBus
 from app.adapters.kv import make_kv
+from app.adapters.search import make_search
 from app.config import Config
-from app.db import Database, NestedConnection
 from app.events import CatalogChanged, PlayRecorded, emit_many
+from app.events.worker import Backbone, consumer_prefetch, start_backbone
 from app.main import create_app
-from app.search import make_search
-from app.worker import Backbone, consumer_prefetch, start_backbone
+from app.repos.db import Database, NestedConnection
+from app.web import keys
 
 PER_CONSUMER = 300
 POOL = 3

@@ -1,6 +1,6 @@
 """Message bus port: RabbitMQ through aio-pika (robust connection), or an in-process bus.
 
-Both carry envelopes `{id, type, occurred_at, data}` (app/events.py) with the same contract
+Both carry envelopes `{id, type, occurred_at, data}` (app.events) with the same contract
 (tests/test_bus_contract.py runs on both):
 
 - `publish(routing_key, envelope)` returns once the message is safely taken (RabbitMQ: the broker's
@@ -11,7 +11,7 @@ Both carry envelopes `{id, type, occurred_at, data}` (app/events.py) with the sa
   have failed; then the message goes to the dead letters (`<namespace>.dead`, or the in-process
   `dead` list). A message that is not a JSON object goes there at once.
 - `consume(..., prefetch=n)` lets at most `n` of a consumer's messages be handled at once; the
-  backbone derives `n` from its connection pool (app/worker.py), so the handlers in flight never
+  backbone derives `n` from its connection pool (app/events/worker.py), so the handlers in flight never
   want more connections than the pool has.
 - `stop_consuming(timeout)` stops taking messages and waits up to `timeout` for the handlers in
   flight; those still running then are cancelled (their messages are redelivered, not lost).

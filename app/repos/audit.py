@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.db import Database, Row, Tx
+from app.repos.db import Database, Row, Tx
 
 COLUMNS = (
     "id, event_id, actor_id, actor_username, action, target_type, target_id, summary, details,"

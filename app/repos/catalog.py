@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from app.db import Database, Row, Tx
+from app.repos.db import Database, Row, Tx
 
 SONG_SELECT = (
     "SELECT s.id, s.title, s.artist_id, ar.name AS artist_name, s.album_id,"
@@ -418,3 +418,19 @@ class CatalogRepo:
             " LEFT JOIN albums al ON al.id = s.album_id WHERE s.in_place = 1"
         )
         return {r["file_path"]: r for r in rows}
+
+    async def artist_dependents(self, artist_id: int) -> tuple[list[int], list[int]]:
+        """The ids of the songs (by or featuring the artist) and albums that show its name."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM songs WHERE artist_id = %s UNION"
+            " SELECT song_id FROM song_artists WHERE artist_id = %s", (artist_id, artist_id)
+        )
+        albums = await self.db.fetchall("SELECT id FROM albums WHERE artist_id = %s", (artist_id,))
+        return [int(r["id"]) for r in rows], [int(r["id"]) for r in albums]
+
+    async def album_id_by_title(self, artist_id: int, title: str) -> int | None:
+        """The artist's album with this title (case-insensitively), if any."""
+        value = await self.db.fetchval(
+            "SELECT id FROM albums WHERE artist_id = %s AND title_canon = %s", (artist_id, title.lower()),
+        )
+        return int(value) if value is not None else None

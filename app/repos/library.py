@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.db import Database, Row
+from app.repos.db import Database, Row
 from app.repos.playlists import VISIBLE
 
 # kind -> table; the table names are fixed here, never taken from a request.

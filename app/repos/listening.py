@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.db import Database, Row, Tx
+from app.repos.db import Database, Row, Tx
 
 # The user's history starts after they last cleared it; the global counts keep every play.
 VISIBLE = (

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from app.db import Database, Row, Tx
 from app.repos.catalog import like_pattern
+from app.repos.db import Database, Row, Tx
 
 # Cover: the playlist's own picture, else the cover of its first song (or that song's album).
 PLAYLIST_SELECT = (

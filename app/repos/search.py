@@ -12,8 +12,9 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from app.db import Executor, Row
 from app.repos.catalog import ALBUM_SELECT, ARTIST_SELECT, SONG_SELECT
+from app.repos.db import Executor, Row
+from app.repos.playlists import PLAYLIST_SELECT, VISIBLE
 
 SONG_DOC = (
     "SELECT s.id, s.title, s.artist_id, ar.name AS artist_name, s.album_id, al.title AS album_title,"
@@ -141,8 +142,6 @@ class SearchRepo:
         """Playlists by id, visible to the viewer: the rule is checked again here, in SQL."""
         if not ids:
             return []
-        from app.repos.playlists import PLAYLIST_SELECT, VISIBLE
-
         return await self.db.fetchall(
             f"{PLAYLIST_SELECT} WHERE p.id IN ({_marks(ids)}) AND {VISIBLE}",
             (*ids, viewer_id, viewer_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.db import Database, Row, Tx
+from app.repos.db import Database, Row, Tx
 
 
 class SessionRepo:

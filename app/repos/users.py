@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.db import Database, Row, Tx
+from app.repos.db import Database, Row, Tx
 
 COLUMNS = (
     "id, email, username, display_name, bio, role, disabled, token_version, avatar_image_id,"

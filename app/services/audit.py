@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.db import Database, Row, Tx
 from app.events import parse_rfc3339
 from app.repos.audit import AuditRepo
-from app.validation import rfc3339
+from app.repos.db import Database, Row, Tx
+from app.services.validation import rfc3339
 
 MAX_PAGE = 200
 

@@ -9,11 +9,13 @@ from typing import Any
 
 from app.adapters.kv import KeyValue
 from app.config import Config
-from app.db import Database, Row
 from app.errors import Forbidden, RateLimited, Unauthenticated
+from app.repos.db import Database, Row
 from app.repos.sessions import SessionRepo
 from app.repos.users import UserRepo
-from app.security import (
+from app.services.authstate import AuthStateCache
+from app.services.ratelimit import RateLimiter
+from app.services.security import (
     Signer,
     TokenError,
     check_password,
@@ -22,8 +24,6 @@ from app.security import (
     now,
     token_hash,
 )
-from app.services.authstate import AuthStateCache
-from app.services.ratelimit import RateLimiter
 from app.services.users import NewAccount, UserService, public_user
 
 log = logging.getLogger(__name__)

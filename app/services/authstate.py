@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.adapters.kv import KeyValue, KVUnavailable
-from app.db import Database
+from app.repos.db import Database
 from app.repos.sessions import SessionRepo
 
 TTL = 60.0

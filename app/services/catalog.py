@@ -7,12 +7,14 @@ from typing import Any
 
 import pymysql
 
-from app import events, outbox
-from app import validation as v
+from app import events
 from app.adapters.cache import MISSING, Cache
-from app.db import Database, Row, Tx
 from app.errors import Conflict, InvalidInput, NotFound
+from app.events import outbox
 from app.repos.catalog import CatalogRepo
+from app.repos.db import Database, Row, Tx
+from app.services import validation as v
+from app.services.indexer import before_songs_deleted
 
 ALBUM_TYPES = ("album", "single", "ep", "compilation")
 TTL = 300.0
@@ -287,12 +289,8 @@ class CatalogService:
 
     async def _artist_dependents(self, artist_id: int) -> list[str]:
         """Cache keys that embed the artist's name: its songs and albums."""
-        rows = await self.db.fetchall(
-            "SELECT id FROM songs WHERE artist_id = %s UNION"
-            " SELECT song_id FROM song_artists WHERE artist_id = %s", (artist_id, artist_id)
-        )
-        albums = await self.db.fetchall("SELECT id FROM albums WHERE artist_id = %s", (artist_id,))
-        return [f"song:{r['id']}" for r in rows] + [f"album:{r['id']}" for r in albums]
+        songs, albums = await self.repo.artist_dependents(artist_id)
+        return [f"song:{i}" for i in songs] + [f"album:{i}" for i in albums]
 
     async def delete_artist(self, artist_id: int, actor: Actor) -> None:
         artist = await self.artist(artist_id)
@@ -356,10 +354,7 @@ class CatalogService:
                 await self._events(tx, actor, "album", album_id, "upserted", "album.created",
                                    f"created album {fields['title']}")
         except pymysql.err.IntegrityError as exc:
-            existing = await self.db.fetchval(
-                "SELECT id FROM albums WHERE artist_id = %s AND title_canon = %s",
-                (fields["artist_id"], fields["title"].lower()),
-            )
+            existing = await self.repo.album_id_by_title(fields["artist_id"], fields["title"])
             raise Conflict("That artist already has an album with this title",
                            details={"existing_id": existing} if existing else None) from exc
         await self._after_write(f"album:{album_id}", f"artist:{fields['artist_id']}")
@@ -450,8 +445,6 @@ class CatalogService:
     async def delete_song(self, song_id: int, actor: Actor) -> Row:
         """Delete a song; returns its file row so the caller can remove a stored file."""
         before = await self.song(song_id)
-        from app.search.indexer import before_songs_deleted
-
         async with self.db.transaction() as tx:
             playlists = await before_songs_deleted(tx, [song_id])  # their song counts drop
             row = await self.repo.delete_song(tx, song_id)

@@ -12,11 +12,13 @@ from typing import Any
 
 import pymysql
 
-from app import events, images
-from app.db import Database, Tx
+from app import events
 from app.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
-from app.media import AudioInfo, BadAudio, MediaStore, UnsupportedAudio, probe
+from app.media import images
+from app.media.probe import AudioInfo, BadAudio, UnsupportedAudio, probe
+from app.media.store import MediaStore
 from app.repos.catalog import CatalogRepo
+from app.repos.db import Database, Tx
 from app.services.catalog import Actor, CatalogService
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from app import validation as v
 from app.errors import InvalidInput, NotFound
 from app.repos.library import TABLES, LibraryRepo
+from app.services import validation as v
 from app.services.catalog import CatalogService
 from app.services.playlists import PlaylistService
 

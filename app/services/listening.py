@@ -6,13 +6,14 @@ import datetime as dt
 import re
 from typing import Any
 
-from app import events, outbox
+from app import events
 from app.adapters.cache import Cache
-from app.db import Database, Tx
 from app.errors import InvalidInput, NotFound
+from app.events import outbox
+from app.repos.db import Database, Tx
 from app.repos.listening import ListeningRepo
 from app.services.catalog import CatalogService
-from app.validation import rfc3339
+from app.services.validation import rfc3339
 
 PERIODS = {"day": 1, "week": 7, "month": 30, "year": 365, "all": None}
 PLAY_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")

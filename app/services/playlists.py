@@ -17,11 +17,12 @@ from typing import Any, TypeVar
 
 import pymysql
 
-from app import events, outbox
-from app import validation as v
-from app.db import Database, Row, Tx
+from app import events
 from app.errors import Forbidden, InvalidInput, NotFound
+from app.events import outbox
+from app.repos.db import Database, Row, Tx
 from app.repos.playlists import PlaylistRepo
+from app.services import validation as v
 from app.services.catalog import Actor, CatalogService, image_url
 from app.services.users import UserService
 

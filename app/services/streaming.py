@@ -1,6 +1,6 @@
 """Who may stream which song, signed stream URLs, per-user stream slots and pacing floors.
 
-Framework-free (no aiohttp): the HTTP side (`app/streaming_http.py`) asks this module whether a
+Framework-free (no aiohttp): the HTTP side (`app/web/stream.py`) asks this module whether a
 caller may stream, which file a song is, and how fast to send it, then hands the bytes to
 `streamcore`. Song ids never become paths: the path comes from the song's database row only.
 """
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 from app.config import Config
 from app.errors import Forbidden, NotFound, RateLimited, Unauthenticated
-from app.media import MediaStore
+from app.media.store import MediaStore
 from app.repos.catalog import CatalogRepo
-from app.security import Signer
 from app.services.authstate import AuthStateCache
+from app.services.security import Signer
 
 log = logging.getLogger(__name__)
 

@@ -7,16 +7,17 @@ from typing import Any
 
 import pymysql
 
-from app import events, outbox
-from app import validation as v
+from app import events
 from app.config import Config
-from app.db import Database, Row, Tx
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from app.events import outbox
+from app.repos.db import Database, Row, Tx
 from app.repos.sessions import SessionRepo
 from app.repos.users import UserRepo
-from app.search.indexer import user_changed
-from app.security import check_password, hash_password
+from app.services import validation as v
 from app.services.authstate import AuthStateCache
+from app.services.indexer import user_changed
+from app.services.security import check_password, hash_password
 
 ROLES = ("member", "admin")
 

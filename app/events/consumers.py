@@ -1,0 +1,121 @@
+"""Event consumers: each applies an event's effect exactly once, by event id.
+
+`apply_once` runs the effect and records `(consumer, event_id)` in `processed_events` in one
+transaction. An effect reads and writes through that transaction only: a handler holds exactly
+one pooled connection, so handlers in flight never wait on each other for a second one (the
+database refuses such a request, see `app.repos.db.NestedConnection`).
+
+The key row is inserted first, so a concurrent duplicate delivery waits on its lock
+and then fails on the primary key, and a finished one fails at once: either way the effect is
+skipped. `consumers(db)` is the registry the worker (or `serve`, without a broker) starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pymysql
+
+from app.adapters.bus import Handler
+from app.adapters.cache import Cache
+from app.adapters.kv import KeyValue, MemoryKV
+from app.config import Config
+from app.events import AdminAction, CatalogChanged, PlayRecorded
+from app.repos import outbox as outbox_rows
+from app.repos.db import Database, Tx
+from app.services.audit import AuditService
+from app.services.catalog import CatalogService
+from app.services.indexer import LiveIndex
+from app.services.listening import ListeningService
+
+log = logging.getLogger(__name__)
+Effect = Callable[[Tx, dict[str, Any]], Awaitable[None]]
+DUPLICATE_KEY = 1062
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """One consumer: its name (queue `<namespace>.<name>`), the patterns it binds, its handler."""
+
+    name: str
+    patterns: list[str]
+    handler: Handler
+    max_attempts: int = 5
+    stop: Callable[[], None] | None = None  # called before consuming stops (end retry loops)
+    close: Callable[[], Awaitable[None]] | None = None  # called after: release what it opened
+
+
+async def apply_once(db: Database, consumer: str, envelope: dict[str, Any], effect: Effect,
+                     isolation: str | None = None) -> bool:
+    """Apply `effect` unless `consumer` already applied this event; True when it ran now.
+    `effect` gets the transaction and must not touch the pool itself."""
+    event_id = str(envelope["id"])
+    try:
+        async with db.transaction(isolation) as tx:
+            await outbox_rows.mark_processed(tx, consumer, event_id)
+            await effect(tx, envelope)
+    except pymysql.err.IntegrityError as exc:
+        if exc.args and exc.args[0] == DUPLICATE_KEY and await _processed(db, consumer, event_id):
+            log.debug("%s already applied event %s; skipped", consumer, event_id)
+            return False
+        raise
+    return True
+
+
+async def _processed(db: Database, consumer: str, event_id: str) -> bool:
+    return await outbox_rows.processed(db, consumer, event_id)
+
+
+async def purge_processed(db: Database, older_than_days: int = 30) -> int:
+    """Forget idempotency keys older than any redelivery can be; returns how many went."""
+    return await outbox_rows.purge_processed(db, older_than_days)
+
+
+def audit_consumer(db: Database) -> ConsumerSpec:
+    """`audit`: one audit_log row per admin event."""
+    service = AuditService(db)
+
+    async def handle(envelope: dict[str, Any]) -> None:
+        await apply_once(db, "audit", envelope, service.record)
+
+    return ConsumerSpec("audit", [AdminAction.pattern], handle)
+
+
+def play_counts_consumer(db: Database, kv: KeyValue) -> ConsumerSpec:
+    """`play.recorded` → the listening history and the song's play count, once per event and,
+    beyond that, once per user and play_id (client retries send new events)."""
+    cache = Cache(kv, local=False)
+    listening = ListeningService(db, cache, CatalogService(db, cache))
+
+    async def handle(envelope: dict[str, Any]) -> None:
+        if await apply_once(db, "play_counts", envelope, listening.apply):
+            await listening.after_apply(envelope)
+
+    return ConsumerSpec("play_counts", [PlayRecorded.pattern], handle)
+
+
+def search_index_consumer(db: Database, config: Config) -> ConsumerSpec:
+    """`catalog.*.*` → the search index; the process running it is the embedded index's writer."""
+    live = LiveIndex(db, config)
+
+    async def handle(envelope: dict[str, Any]) -> None:
+        # READ COMMITTED: every read of the effect sees what is committed now, as a rebuild does.
+        await live.handle(lambda effect: apply_once(db, "search_index", envelope, effect,
+                                                    "READ COMMITTED"))
+
+    return ConsumerSpec("search_index", [CatalogChanged.pattern], handle, stop=live.stop,
+                        close=live.close)
+
+
+def consumers(db: Database, kv: KeyValue | None = None, config: Config | None = None
+              ) -> list[ConsumerSpec]:
+    """Every consumer Sonora runs. `kv` is the store whose cache entries their effects invalidate;
+    `config` locates the search index (without it, as in unit tests, search indexing is left out)."""
+    store = kv if kv is not None else MemoryKV()
+    specs = [audit_consumer(db), play_counts_consumer(db, store)]
+    if config is not None:
+        specs.append(search_index_consumer(db, config))
+    return specs

@@ -1,0 +1,83 @@
+"""The outbox and the consumers' idempotency keys (SPEC 7): all their SQL.
+
+`app.events.emit` writes outbox rows inside the caller's transaction, the relay
+(app/events/outbox.py) claims and marks them, and `apply_once` (app/events/consumers.py) records
+which consumer applied which event."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from app.repos.db import Database, Row, Tx
+
+
+async def add(tx: Tx, event_id: str, type_: str, payload: str) -> None:
+    await tx.execute(
+        "INSERT INTO outbox (event_id, type, payload, created_at) VALUES (%s, %s, %s, UTC_TIMESTAMP(6))",
+        (event_id, type_, payload),
+    )
+
+
+async def add_many(tx: Tx, rows: Sequence[tuple[str, str, str]]) -> None:
+    """Several `(event_id, type, payload)` rows in one statement."""
+    marks = ", ".join(["(%s, %s, %s, UTC_TIMESTAMP(6))"] * len(rows))
+    params: list[str] = []
+    for row in rows:
+        params += list(row)
+    await tx.execute(f"INSERT INTO outbox (event_id, type, payload, created_at) VALUES {marks}", params)
+
+
+async def claim(tx: Tx, batch: int) -> list[Row]:
+    """The oldest unpublished rows, locked in `tx`; rows other relays hold are skipped."""
+    return await tx.fetchall(
+        "SELECT id, type, payload FROM outbox WHERE published_at IS NULL"
+        " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+        (batch,),
+    )
+
+
+async def mark_published(tx: Tx, ids: Sequence[int]) -> None:
+    marks = ", ".join(["%s"] * len(ids))
+    await tx.execute(f"UPDATE outbox SET published_at = UTC_TIMESTAMP(6) WHERE id IN ({marks})", list(ids))
+
+
+async def note_failure(tx: Tx, row_id: int, error: str) -> None:
+    await tx.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s", (error[:255], row_id)
+    )
+
+
+async def pending(db: Database) -> int:
+    return int(await db.fetchval("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"))
+
+
+async def purge_published(db: Database, older_than_days: int) -> int:
+    return await db.rowcount(
+        "DELETE FROM outbox WHERE published_at IS NOT NULL"
+        " AND published_at < UTC_TIMESTAMP(6) - INTERVAL %s DAY",
+        (older_than_days,),
+        idempotent=True,
+    )
+
+
+async def mark_processed(tx: Tx, consumer: str, event_id: str) -> None:
+    """Raises IntegrityError (duplicate key) when `consumer` already applied the event."""
+    await tx.execute(
+        "INSERT INTO processed_events (consumer, event_id, processed_at)"
+        " VALUES (%s, %s, UTC_TIMESTAMP(6))",
+        (consumer, event_id),
+    )
+
+
+async def processed(db: Database, consumer: str, event_id: str) -> bool:
+    return bool(await db.fetchval(
+        "SELECT 1 FROM processed_events WHERE consumer = %s AND event_id = %s", (consumer, event_id)
+    ))
+
+
+async def purge_processed(db: Database, older_than_days: int) -> int:
+    return await db.rowcount(
+        "DELETE FROM processed_events WHERE processed_at < UTC_TIMESTAMP(6) - INTERVAL %s DAY",
+        (older_than_days,),
+        idempotent=True,
+    )

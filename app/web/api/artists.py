@@ -1,0 +1,82 @@
+"""/api/artist."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from app.web import keys
+from app.web.params import admin_actor, int_param, json_body, page_json, paging, path_id, require_user
+from app.web.routing import PAGING, STR, ApiRoutes, obj
+from app.web.uploads import read_image
+
+routes = ApiRoutes("artists")
+
+
+@routes.get("/api/artist", name="api_artists", summary="List artists",
+            params=[{"name": "q", "in": "query", "schema": STR}, *PAGING])
+async def list_artists(request: web.Request) -> web.Response:
+    require_user(request)
+    limit, offset = paging(request)
+    q = request.query.get("q", "").strip()[:200]
+    items, total = await request.app[keys.CATALOG].artists(q, limit, offset)
+    return web.json_response(page_json(items, total, limit, offset))
+
+
+@routes.get(r"/api/artist/{id:[0-9]+}", name="api_artist", summary="One artist")
+async def get_artist(request: web.Request) -> web.Response:
+    require_user(request)
+    return web.json_response(await request.app[keys.CATALOG].artist(path_id(request)))
+
+
+@routes.get(r"/api/artist/{id:[0-9]+}/albums", name="api_artist_albums",
+            summary="An artist's albums, newest first", params=PAGING)
+async def artist_albums(request: web.Request) -> web.Response:
+    require_user(request)
+    limit, offset = paging(request)
+    items, total = await request.app[keys.CATALOG].artist_albums(path_id(request), limit, offset)
+    return web.json_response(page_json(items, total, limit, offset))
+
+
+@routes.get(r"/api/artist/{id:[0-9]+}/top-songs", name="api_artist_top_songs",
+            summary="An artist's most played songs",
+            params=[{"name": "limit", "in": "query", "schema": {"type": "integer"}}])
+async def artist_top_songs(request: web.Request) -> web.Response:
+    require_user(request)
+    limit = int_param(request.query.get("limit"), "limit", 10, 1, 50)
+    items = await request.app[keys.CATALOG].artist_top_songs(path_id(request), limit)
+    return web.json_response({"items": items})
+
+
+@routes.post("/api/artist", name="api_artist_create", auth="admin", status=201,
+             summary="Create an artist", body=obj(["name"], name=STR, bio=STR))
+async def create_artist(request: web.Request) -> web.Response:
+    who = admin_actor(request)
+    artist = await request.app[keys.CATALOG].create_artist(await json_body(request), who)
+    return web.json_response(artist, status=201)
+
+
+@routes.put(r"/api/artist/{id:[0-9]+}", name="api_artist_update", auth="admin",
+            summary="Change an artist", body=obj(name=STR, bio=STR))
+async def update_artist(request: web.Request) -> web.Response:
+    who = admin_actor(request)
+    artist = await request.app[keys.CATALOG].update_artist(path_id(request), await json_body(request), who)
+    return web.json_response(artist)
+
+
+@routes.delete(r"/api/artist/{id:[0-9]+}", name="api_artist_delete", auth="admin", status=204,
+               summary="Delete an artist that has no songs or albums left")
+async def delete_artist(request: web.Request) -> web.Response:
+    who = admin_actor(request)
+    await request.app[keys.CATALOG].delete_artist(path_id(request), who)
+    return web.Response(status=204)
+
+
+@routes.put(r"/api/artist/{id:[0-9]+}/image", name="api_artist_image", auth="admin",
+            summary="Upload an artist picture (image body or multipart `image`)")
+async def artist_image(request: web.Request) -> web.Response:
+    who = admin_actor(request)
+    artist_id = path_id(request)
+    await request.app[keys.CATALOG].artist(artist_id)
+    image_id = await request.app[keys.INGEST].save_image(await read_image(request))
+    artist = await request.app[keys.CATALOG].set_artist_image(artist_id, image_id, who)
+    return web.json_response(artist)
