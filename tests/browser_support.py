@@ -122,7 +122,7 @@ async def _shoot(base: str, username: str, password: str) -> list[Path]:
                     const token = document.querySelector('meta[name=csrf-token]').content;
                     for (const id of ids.slice(0, 4)) {
                         await fetch('/api/stream/play', {method: 'POST', headers: {'Content-Type': 'application/json', 'X-CSRF-Token': token},
-                            body: JSON.stringify({song_id: id, played_ms: 60000, play_id: crypto.randomUUID()})});
+                            body: JSON.stringify({song_id: id, played_ms: 30000, play_id: crypto.randomUUID()})});
                         await fetch('/api/library/songs/' + id, {method: 'PUT', headers: {'X-CSRF-Token': token}});
                     }
                     const pl = await (await fetch('/api/playlist', {method: 'POST', headers: {'Content-Type': 'application/json', 'X-CSRF-Token': token},
