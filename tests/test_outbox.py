@@ -28,7 +28,7 @@ from tcpproxy import TcpProxy
 
 from app.adapters.bus import BusUnavailable, InProcessBus
 from app.events.consumers import consumers
-from app.events.outbox import OutboxRelay, notify
+from app.events.outbox import OutboxRelay
 from app.events.worker import start_backbone
 from app.repos.db import Database
 
@@ -62,7 +62,7 @@ async def test_relay_publishes_committed_events_as_envelopes(db: Database) -> No
             [event_id] = await emit_admin(db, prefix, 1)
             relay = OutboxRelay(db, bus, poll_interval=5)
             async with running(relay):
-                notify()  # woken: no waiting for the 5 s poll
+                relay.wake()  # woken: no waiting for the 5 s poll
                 message = await _get(queue, event_id)
             assert message.routing_key == f"admin.{prefix}.did"
             assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT

@@ -135,8 +135,9 @@ def dumps(message: dict[str, Any]) -> str:
 async def emit(tx: Tx, event: Event) -> str:
     """Record `event` in the outbox inside the caller's transaction; returns the event id.
 
-    The event is published only if the transaction commits. Call `app.events.outbox.notify()` (or the
-    relay's `wake()`) after the commit to have it published at once rather than at the next poll.
+    The event is published only if the transaction commits; the commit wakes the outbox relays
+    that run over the same `Database` (`Database.on_events_committed`), so it goes out at once
+    rather than at the next poll.
     """
     message = envelope(event)
     await outbox_rows.add(tx, str(message["id"]), str(message["type"]), dumps(message))

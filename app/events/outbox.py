@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import weakref
 from collections.abc import Awaitable, Callable
 
 import pymysql
@@ -25,14 +24,6 @@ from app.repos.db import Database, DatabaseUnavailable, Tx
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = 5.0
-_relays: weakref.WeakSet[OutboxRelay] = weakref.WeakSet()
-
-
-def notify() -> None:
-    """Wake every relay of this process: call after committing a transaction that emitted events."""
-    for relay in list(_relays):
-        relay.wake()
-
 
 class OutboxRelay:
     """Moves committed events from the outbox table to the bus."""
@@ -50,7 +41,8 @@ class OutboxRelay:
         self._stop = asyncio.Event()
         self._backoff = 0.0
         self._prepare = prepare
-        _relays.add(self)
+        # Woken by every commit through `db` that recorded events: writers need not know of us.
+        db.on_events_committed(self.wake)
 
     def wake(self) -> None:
         """Publish now rather than at the next poll (a writer in this process just committed)."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Sequence
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -84,6 +85,9 @@ class Tx:
 
     def __init__(self, conn: aiomysql.Connection) -> None:
         self.conn = conn
+        # Set by the outbox writer (app/repos/outbox.py): the commit then tells the database's
+        # commit listeners (the outbox relays of this process) that events wait to be published.
+        self.emitted_events = False
 
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run a statement; returns the last insert id or, when none, the affected row count."""
@@ -122,6 +126,21 @@ class Database:
         self.minsize = minsize
         self.maxsize = maxsize
         self.pool: aiomysql.Pool | None = None
+        self._event_listeners: list[weakref.WeakMethod[Callable[[], None]]] = []
+
+    def on_events_committed(self, listener: Callable[[], None]) -> None:
+        """Call the bound method `listener` after every commit of a transaction that recorded
+        events (an outbox relay's `wake`). Held weakly: a relay that is gone drops out."""
+        self._event_listeners.append(weakref.WeakMethod(listener))
+
+    def _events_committed(self) -> None:
+        alive = []
+        for ref in self._event_listeners:
+            listener = ref()
+            if listener is not None:
+                alive.append(ref)
+                listener()
+        self._event_listeners = alive
 
     async def connect(self, create: bool = True) -> None:
         """Open the pool, creating the database first if it is missing."""
@@ -221,8 +240,9 @@ class Database:
                     await cur.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
             await conn.begin()
             token = _HOLDING.set(_HOLDING.get() | {id(self)})
+            tx = Tx(conn)
             try:
-                yield Tx(conn)
+                yield tx
             except asyncio.CancelledError:
                 # A statement may still be running (cancelled mid-wait): a ROLLBACK sent now would
                 # queue behind it. Closing the socket makes the server roll back by itself.
@@ -233,8 +253,17 @@ class Database:
                 raise
             else:
                 await conn.commit()
+                if tx.emitted_events:
+                    self._events_committed()
             finally:
                 _HOLDING.reset(token)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Tx]:
+        """One pooled connection held for a block, in autocommit: for work that needs the same
+        connection across statements without a transaction (a named lock, as migrations take)."""
+        async with self._pool().acquire() as conn:
+            yield Tx(conn)
 
     async def ping(self) -> bool:
         try:

@@ -47,33 +47,31 @@ def split_statements(text: str) -> list[str]:
 async def migrate(db: Database, directory: Path = SQL_DIR) -> list[str]:
     """Apply the migrations not yet recorded; returns the names applied. Safe to run twice."""
     applied_now: list[str] = []
-    async with db._pool().acquire() as conn, conn.cursor() as cur:
+    async with db.session() as conn:
         # One migrator at a time, even across processes.
-        await cur.execute("SELECT GET_LOCK('sonora_migrate', 60)")
+        await conn.execute("SELECT GET_LOCK('sonora_migrate', 60)")
         try:
-            await cur.execute(
+            if not await conn.fetchone(
                 "SELECT 1 FROM information_schema.TABLES"
                 " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'schema_migrations'"
-            )
-            if not await cur.fetchone():
-                await cur.execute(
+            ):
+                await conn.execute(
                     "CREATE TABLE schema_migrations ("
                     " version INT NOT NULL PRIMARY KEY, name VARCHAR(200) NOT NULL,"
                     " applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))"
                 )
-            await cur.execute("SELECT version FROM schema_migrations")
-            done = {row[0] for row in await cur.fetchall()}
+            done = {row["version"] for row in await conn.fetchall("SELECT version FROM schema_migrations")}
             for number, path in migration_files(directory):
                 if number in done:
                     continue
                 log.info("applying migration %s", path.name)
                 for statement in split_statements(path.read_text()):
-                    await cur.execute(statement)
-                await cur.execute(
+                    await conn.execute(statement)
+                await conn.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                     (number, path.name),
                 )
                 applied_now.append(path.name)
         finally:
-            await cur.execute("SELECT RELEASE_LOCK('sonora_migrate')")
+            await conn.execute("SELECT RELEASE_LOCK('sonora_migrate')")
     return applied_now

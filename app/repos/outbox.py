@@ -16,6 +16,7 @@ async def add(tx: Tx, event_id: str, type_: str, payload: str) -> None:
         "INSERT INTO outbox (event_id, type, payload, created_at) VALUES (%s, %s, %s, UTC_TIMESTAMP(6))",
         (event_id, type_, payload),
     )
+    tx.emitted_events = True
 
 
 async def add_many(tx: Tx, rows: Sequence[tuple[str, str, str]]) -> None:
@@ -25,6 +26,7 @@ async def add_many(tx: Tx, rows: Sequence[tuple[str, str, str]]) -> None:
     for row in rows:
         params += list(row)
     await tx.execute(f"INSERT INTO outbox (event_id, type, payload, created_at) VALUES {marks}", params)
+    tx.emitted_events = True
 
 
 async def claim(tx: Tx, batch: int) -> list[Row]:

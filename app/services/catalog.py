@@ -10,7 +10,6 @@ import pymysql
 from app import events
 from app.adapters.cache import MISSING, Cache
 from app.errors import Conflict, InvalidInput, NotFound
-from app.events import outbox
 from app.repos.catalog import CatalogRepo
 from app.repos.db import Database, Row, Tx
 from app.services import validation as v
@@ -245,8 +244,7 @@ class CatalogService:
         await self._after_write(*keys)
 
     async def _after_write(self, *keys: str) -> None:
-        """After commit: publish the events now, drop the entries named and every list."""
-        outbox.notify()
+        """After commit: drop the entries named and every list (the commit woke the relay)."""
         await self.cache.invalidate(*keys)
         await self.cache.bump("songs", "albums", "artists")
 

@@ -9,7 +9,6 @@ from typing import Any
 from app import events
 from app.adapters.cache import Cache
 from app.errors import InvalidInput, NotFound
-from app.events import outbox
 from app.repos.db import Database, Tx
 from app.repos.listening import ListeningRepo
 from app.services.catalog import CatalogService
@@ -63,7 +62,6 @@ class ListeningService:
                 user_id=user_id, song_id=int(song_id), play_id=str(play_id), played_ms=int(played_ms),
                 played_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
             ))
-        outbox.notify()
         return True
 
     async def apply(self, tx: Tx, envelope: dict[str, Any]) -> None:

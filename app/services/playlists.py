@@ -19,7 +19,6 @@ import pymysql
 
 from app import events
 from app.errors import Forbidden, InvalidInput, NotFound
-from app.events import outbox
 from app.repos.db import Database, Row, Tx
 from app.repos.playlists import PlaylistRepo
 from app.services import validation as v
@@ -274,7 +273,6 @@ class PlaylistService:
         await events.emit(tx, events.CatalogChanged("playlist", playlist_id, change))
 
     async def _reload(self, playlist_id: int) -> dict[str, Any]:
-        outbox.notify()
         row = await self.repo.get(playlist_id)
         if row is None:
             raise NotFound("No such playlist")
@@ -325,7 +323,6 @@ class PlaylistService:
                     summary=f"deleted playlist {row['name']}",
                     details={"owner_id": row["owner_id"]},
                 ))
-        outbox.notify()
 
     async def add_songs(self, playlist_id: int, viewer_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """Insert songs before `position` (appended without it), several at once."""
@@ -425,7 +422,6 @@ class PlaylistService:
             if not access.row["is_collaborative"]:
                 await self.repo.update(tx, playlist_id, {"is_collaborative": 1})
             await self._changed(tx, playlist_id)
-        outbox.notify()
         return await self.collaborators(playlist_id, viewer_id)
 
     async def remove_collaborator(self, playlist_id: int, viewer_id: int, username: str) -> None:
@@ -442,7 +438,6 @@ class PlaylistService:
                 raise NotFound("No such collaborator")
             await self.repo.touch(tx, playlist_id)
             await self._changed(tx, playlist_id)
-        outbox.notify()
 
     async def share(self, playlist_id: int, viewer_id: int) -> str:
         """A new share-link token (any earlier link stops working); only a hash is stored."""

@@ -10,7 +10,6 @@ import pymysql
 from app import events
 from app.config import Config
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from app.events import outbox
 from app.repos.db import Database, Row, Tx
 from app.repos.sessions import SessionRepo
 from app.repos.users import UserRepo
@@ -158,7 +157,6 @@ class UserService:
                     await events.emit_many(tx, list(await user_changed(tx, user_id)))
         except pymysql.err.IntegrityError as exc:
             raise Conflict("That email or username is already taken") from exc
-        outbox.notify()
         if new_password is not None:
             await self.set_password(user_id, new_password)
         else:
@@ -206,7 +204,6 @@ class UserService:
             await self.repo.set_role(tx, user_id, role)
             await self._audit(tx, actor_id, "role_changed", user, f"made {role}:",
                               {"from": user["role"], "to": role})
-        outbox.notify()
         await self.authstate.forget_user(user_id)
         return await self.get(user_id)
 
@@ -220,7 +217,6 @@ class UserService:
             await self.repo.set_disabled(tx, user_id, disabled)
             await self._audit(tx, actor_id, "disabled" if disabled else "enabled", user,
                               "disabled" if disabled else "enabled")
-        outbox.notify()
         if disabled:
             await self.sessions.revoke_all(user_id, "disabled")
         await self.authstate.forget_user(user_id)
@@ -235,7 +231,6 @@ class UserService:
             await self.repo.delete(tx, user_id)
             await events.emit_many(tx, list(playlists))
             await self._audit(tx, actor_id, "deleted", user, "deleted", {"email": user["email"]})
-        outbox.notify()
         await self.authstate.forget_user(user_id)
         return user
 
