@@ -8,7 +8,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt py
 EXT_SRC := streamcore/_cstream.pyx
 PYTEST_ARGS ?=
 
-.PHONY: help install build services env run serve migrate test lint typecheck check compose-check clean bench
+PACKAGES_FOR ?= test
+
+.PHONY: help install build packages services env run serve migrate test lint typecheck check compose-check clean bench
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -35,13 +37,17 @@ build: $(STAMP) ## Build the Cython core in place (STREAMCORE_NO_EXTENSIONS=1 sk
 	  fi; \
 	fi
 
+packages: ## Install the Debian programs when missing (ffmpeg, make, gcc; for tests also chromium and mpv)
+	@bash scripts/packages.sh $(PACKAGES_FOR)
+
 services: ## Start MariaDB, Redis and RabbitMQ when stopped (install them from Debian when missing)
 	@bash scripts/services.sh
 
 env: $(STAMP) services ## Write .env from the local services (never overwrites an edited one), migrate, first admin
 	@$(PY) -m app bootstrap
 
-run: install env ## Install, set up, demo data on first start, worker and server on http://127.0.0.1:8080
+run: PACKAGES_FOR = run
+run: packages install env ## Install, set up, demo data on first start, worker and server on http://127.0.0.1:8080
 	@$(PY) -m app run
 
 serve: ## Serve without the set-up steps
@@ -50,7 +56,7 @@ serve: ## Serve without the set-up steps
 migrate: $(STAMP) ## Apply the SQL migrations
 	@$(PY) -m app migrate
 
-test: install services ## Run the whole test suite against the local MariaDB, Redis and RabbitMQ
+test: packages install services ## Run the whole test suite against the local MariaDB, Redis and RabbitMQ
 	@timeout 1800 $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff
