@@ -1,5 +1,6 @@
 """The composition root: `build_services(config, db, kv)` wires the service graph once, for the web
-app (app/main.py), the command line (app/cli/context.py) and the tests.
+app (app/main.py), the worker's consumers (app/events/consumers.py), the command line
+(app/cli/context.py) and the tests. Nothing else constructs a service (tests/test_layers.py).
 
 Each service is built on first use, so a command that needs only the catalogue does not pay for
 the rest (AuthService hashes a dummy password when it is built)."""
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from app.adapters.cache import Cache
 from app.adapters.kv import KeyValue
+from app.adapters.search.port import SearchPort
 from app.config import Config
 from app.media.images import ImageStore
 from app.media.store import MediaStore
@@ -19,20 +21,29 @@ from app.services.audit import AuditService
 from app.services.auth import AuthService
 from app.services.authstate import AuthStateCache
 from app.services.catalog import CatalogService
+from app.services.indexer import Indexer, LiveIndex
 from app.services.ingest import IngestService
 from app.services.library import LibraryService
 from app.services.listening import ListeningService
 from app.services.playlists import PlaylistService
+from app.services.search import SearchService
+from app.services.streaming import StreamService
+from app.services.types import NO_LINKS, Links
 from app.services.users import UserService
 
 
 class Services:
-    """The services over one database and one key-value store. `local_cache=False` (processes
-    other than the web server) keeps no in-process cache copies that could go stale."""
+    """The services over one database and one key-value store (and, for those that read or
+    rebuild the index, one opened search backend). `local_cache=False` (processes other than the
+    web server) keeps no in-process cache copies that could go stale; `links` builds the URLs in
+    the shapes the API answers with (the web app's routes; other processes build none)."""
 
-    def __init__(self, config: Config, db: Database, kv: KeyValue, *, local_cache: bool = True) -> None:
+    def __init__(self, config: Config, db: Database, kv: KeyValue, *, local_cache: bool = True,
+                 search_backend: SearchPort | None = None, links: Links = NO_LINKS) -> None:
         self.config, self.db, self.kv = config, db, kv
         self.local_cache = local_cache
+        self.links = links
+        self._search_backend = search_backend
 
     @cached_property
     def media_root(self) -> Path:
@@ -70,7 +81,7 @@ class Services:
 
     @cached_property
     def catalog(self) -> CatalogService:
-        return CatalogService(self.db, self.cache)
+        return CatalogService(self.db, self.cache, self.links)
 
     @cached_property
     def ingest(self) -> IngestService:
@@ -89,6 +100,35 @@ class Services:
     def library(self) -> LibraryService:
         return LibraryService(self.catalog, self.playlists)
 
+    @cached_property
+    def stream(self) -> StreamService:
+        return StreamService(self.config, self.catalog.repo, self.media, self.auth.signer,
+                             self.authstate)
 
-def build_services(config: Config, db: Database, kv: KeyValue, *, local_cache: bool = True) -> Services:
-    return Services(config, db, kv, local_cache=local_cache)
+    @property
+    def search_backend(self) -> SearchPort:
+        """The search backend given to `build_services`; asking without one is a wiring error."""
+        if self._search_backend is None:
+            raise RuntimeError("build_services(..., search_backend=...) is needed for search")
+        return self._search_backend
+
+    @cached_property
+    def search(self) -> SearchService:
+        return SearchService(self.db, self.search_backend, self.links)
+
+    @cached_property
+    def indexer(self) -> Indexer:
+        """Rebuilds (reindex) into the given backend."""
+        return Indexer(self.db, self.search_backend)
+
+    @cached_property
+    def live_index(self) -> LiveIndex:
+        """The `search_index` consumer's writer: it opens a backend of its own on its first event."""
+        return LiveIndex(self.db, self.config)
+
+
+def build_services(config: Config, db: Database, kv: KeyValue, *, local_cache: bool = True,
+                   search_backend: SearchPort | None = None, links: Links = NO_LINKS) -> Services:
+    """The service graph of one process (web server, worker, command) over its resources."""
+    return Services(config, db, kv, local_cache=local_cache, search_backend=search_backend,
+                    links=links)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,16 +11,14 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from app.adapters.bus import BusUnavailable, make_bus
-from app.adapters.kv import make_kv
-from app.adapters.search import make_search
+from app.adapters.bus import bus_context
+from app.adapters.kv import kv_context
+from app.adapters.search import search_context
 from app.config import Config
 from app.container import build_services
 from app.events.worker import start_backbone
 from app.media import images as images_module
-from app.repos.db import Database
-from app.repos.migrate import migrate
-from app.services.search import SearchService
+from app.repos.db import database_context
 from app.web import keys, openapi, server
 from app.web.api import (
     albums,
@@ -37,6 +34,7 @@ from app.web.api import (
     users,
 )
 from app.web.api import search as search_routes
+from app.web.links import RouterLinks
 from app.web.middlewares import (
     ACCESS_LINES,
     access_log_middleware,
@@ -59,66 +57,37 @@ from app.web.pages.admin import playlists as admin_playlists
 from app.web.pages.admin import users as admin_users
 from app.web.stream import streaming_ctx
 
-log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
 API_TABLES = [auth.routes, users.routes, songs.routes, artists.routes, albums.routes, images.routes,
-              listening.routes,
-              meta.routes]
-API_TABLES.append(stream.routes)
-API_TABLES += [playlists.routes, library.routes]
-API_TABLES.append(search_routes.routes)
+              listening.routes, meta.routes, stream.routes, playlists.routes, library.routes,
+              search_routes.routes]
+PAGE_ROUTES = [auth_pages.routes, home_pages.routes, catalog_pages.routes, account_pages.routes,
+               search_pages.routes, admin_dashboard.routes, admin_users.routes, admin_catalog.routes,
+               admin_audit.routes, library_pages.routes, admin_playlists.routes,
+               listening_pages.routes]
 MAX_BODY = 1024**2
 
 
+# Each resource is opened and closed by the context beside its adapter; these put it in the app.
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     """MySQL pool for the app's lifetime; migrations are applied on start (idempotent)."""
-    db = Database(app[keys.CONFIG].database_url)
-    await db.connect()
-    await migrate(db)
-    app[keys.DB] = db
-    yield
-    await db.close()
+    async with database_context(app[keys.CONFIG].database_url) as db:
+        app[keys.DB] = db
+        yield
 
 
 async def kv_ctx(app: web.Application) -> AsyncIterator[None]:
-    config = app[keys.CONFIG]
-    kv = make_kv(config.redis_url, config.namespace)
-    if not await kv.ping():
-        log.warning("Redis at SONORA_REDIS_URL is not answering; running degraded until it does")
-    app[keys.KV] = kv
-    yield
-    await kv.close()
+    async with kv_context(app[keys.CONFIG], warn_if_down=True) as kv:
+        app[keys.KV] = kv
+        yield
 
 
 async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The broker connection; when it is down at start, keep retrying in the background."""
-    config = app[keys.CONFIG]
-    bus = make_bus(config.amqp_url, config.namespace)
-    app[keys.BUS] = bus
-    retry: asyncio.Task[None] | None = None
-    try:
-        await bus.start()
-    except BusUnavailable as exc:
-        log.warning("%s; events wait in the outbox until it is reachable", exc)
-
-        async def keep_trying() -> None:
-            while True:
-                await asyncio.sleep(5)
-                try:
-                    await bus.start()
-                    log.info("connected to RabbitMQ")
-                    return
-                except BusUnavailable:
-                    continue
-
-        retry = asyncio.create_task(keep_trying())
-    yield
-    if retry is not None:
-        retry.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await retry
-    await bus.close()
+    """The broker connection; when it is down at start, it keeps retrying in the background."""
+    async with bus_context(app[keys.CONFIG]) as bus:
+        app[keys.BUS] = bus
+        yield
 
 
 async def backbone_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -132,9 +101,24 @@ async def backbone_ctx(app: web.Application) -> AsyncIterator[None]:
     await backbone.stop()
 
 
+async def search_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The search backend (Meilisearch or the embedded index, read side) and the slot of the
+    admin's background rebuild, cancelled before the backend closes."""
+    async with search_context(app[keys.CONFIG]) as backend:
+        app[keys.SEARCH_BACKEND] = backend
+        app[keys.REINDEX_TASK] = {}
+        yield
+        task = app[keys.REINDEX_TASK].get("task")
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     """The service graph (app/container.py), each service under its app key."""
-    services = build_services(app[keys.CONFIG], app[keys.DB], app[keys.KV])
+    services = build_services(app[keys.CONFIG], app[keys.DB], app[keys.KV],
+                              search_backend=app[keys.SEARCH_BACKEND], links=RouterLinks(app.router))
     app[keys.USERS] = services.users
     app[keys.AUTH] = services.auth
     app[keys.MEDIA] = services.media
@@ -146,23 +130,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.PLAYLISTS] = services.playlists
     app[keys.LIBRARY] = services.library
     app[keys.AUDIT] = services.audit
+    app[keys.SEARCH] = services.search
+    app[keys.STREAM] = services.stream
     yield
-
-
-async def search_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The search backend (Meilisearch or the embedded index, read side) and its service."""
-    backend = make_search(app[keys.CONFIG])
-    await backend.start()
-    app[keys.SEARCH_BACKEND] = backend
-    app[keys.SEARCH] = SearchService(app[keys.DB], backend)
-    app[keys.REINDEX_TASK] = {}
-    yield
-    task = app[keys.REINDEX_TASK].get("task")
-    if task is not None and not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    await backend.close()
 
 
 async def _flush_access_log(app: web.Application) -> None:
@@ -186,9 +156,9 @@ def create_app(config: Config) -> web.Application:
     server.install(app, head_timeout=config.request_head_timeout,
                    body_grace=config.request_body_grace_seconds,
                    body_min_rate=config.request_body_min_rate)
-    app.cleanup_ctx.extend([database_ctx, kv_ctx, bus_ctx, backbone_ctx, services_ctx])
-    app.cleanup_ctx.append(streaming_ctx)
-    app.cleanup_ctx.append(search_ctx)
+    # The search backend opens before the services that read it; streams after the services.
+    app.cleanup_ctx.extend([database_ctx, kv_ctx, bus_ctx, backbone_ctx, search_ctx, services_ctx,
+                            streaming_ctx])
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(str(ROOT / "templates")),
@@ -198,18 +168,8 @@ def create_app(config: Config) -> web.Application:
     env.globals["version"] = VERSION
     for table in API_TABLES:
         table.install(app)
-    app.router.add_routes(auth_pages.routes)
-    app.router.add_routes(home_pages.routes)
-    app.router.add_routes(catalog_pages.routes)
-    app.router.add_routes(account_pages.routes)
-    app.router.add_routes(search_pages.routes)
-    app.router.add_routes(admin_dashboard.routes)
-    app.router.add_routes(admin_users.routes)
-    app.router.add_routes(admin_catalog.routes)
-    app.router.add_routes(admin_audit.routes)
-    app.router.add_routes(library_pages.routes)
-    app.router.add_routes(admin_playlists.routes)
-    app.router.add_routes(listening_pages.routes)
+    for routes in PAGE_ROUTES:
+        app.router.add_routes(routes)
     app.router.add_static("/static/", ROOT / "static", name="static", append_version=True)
     app[keys.OPENAPI] = openapi.build(API_TABLES, VERSION)
     app.on_cleanup.append(_flush_access_log)

@@ -495,51 +495,73 @@ async def send_range(
     # With a scheduler every chunk asks it (an unlimited one grants at once); without one, a
     # pacer with a rate keeps the fixed burst-then-pace line.
     paced = pacer is not None and (scheduler is not None or pacer.rate > 0.0)
-    native = True
-    sent = 0
     # A non-owning file object: sendfile passes explicit offsets, so sharing the fd (and its
     # file position) with other responses is safe.
     fobj = io.FileIO(fd, "rb", closefd=False)
     try:
-        while sent < count:
-            n = count - sent
-            if n > chunk_size:
-                n = chunk_size
-            if paced:
-                assert pacer is not None
-                n = min(n, pacer.chunk(chunk_size))
-                if scheduler is not None:
-                    n = await scheduler.wait(pacer, n)
-                else:
-                    delay = pacer.delay(n, loop.time())
-                    if delay > 0.0:
-                        await asyncio.sleep(delay)
-            if transport.is_closing():
-                raise ConnectionResetError("connection lost")
-            await _drain(transport, drain, stall_timeout)
-            done = -1
-            if native:
-                try:
-                    done = await _native(loop, transport, fobj, offset + sent, n, stall_timeout)
-                except (RuntimeError, NotImplementedError) as exc:
-                    # SendfileNotAvailableError (a RuntimeError) and "not supported for
-                    # transport" (TLS, uvloop...) are raised before any byte is sent.
-                    if transport.is_closing():
-                        raise ConnectionResetError("connection lost") from exc
-                    native = False
-            if not native:
-                data = os.pread(fd, n, offset + sent)  # a NEW object: the transport may keep it
-                done = len(data)
-                if done:
-                    transport.write(data)
-            if pacer is not None:
-                pacer.consume(done)
-            sent += done
-            if done < n:
-                break  # the file is shorter than announced
-            if sent < count:
-                # Writes to a fast socket never suspend: yield so other requests run.
-                await asyncio.sleep(0)
+        return await _send_chunks(
+            loop, transport, fd, fobj, offset, count, paced=paced, pacer=pacer,
+            scheduler=scheduler, chunk_size=chunk_size, drain=drain, stall_timeout=stall_timeout,
+        )
     finally:
         fobj.close()
+
+
+async def _send_chunks(
+    loop: asyncio.AbstractEventLoop,
+    transport: asyncio.WriteTransport,
+    fd: int,
+    fobj: io.FileIO,
+    offset: int,
+    count: int,
+    *,
+    paced: bool,
+    pacer: _Account | None,
+    scheduler: _Grants | None,
+    chunk_size: int,
+    drain: Callable[[], Awaitable[None]] | None,
+    stall_timeout: float | None,
+) -> int:
+    """:func:`send_range`'s loop, one chunk a turn (kept in one piece: it is the hot path)."""
+    native = True
+    sent = 0
+    while sent < count:
+        n = count - sent
+        if n > chunk_size:
+            n = chunk_size
+        if paced:
+            assert pacer is not None
+            n = min(n, pacer.chunk(chunk_size))
+            if scheduler is not None:
+                n = await scheduler.wait(pacer, n)
+            else:
+                delay = pacer.delay(n, loop.time())
+                if delay > 0.0:
+                    await asyncio.sleep(delay)
+        if transport.is_closing():
+            raise ConnectionResetError("connection lost")
+        await _drain(transport, drain, stall_timeout)
+        done = -1
+        if native:
+            try:
+                done = await _native(loop, transport, fobj, offset + sent, n, stall_timeout)
+            except (RuntimeError, NotImplementedError) as exc:
+                # SendfileNotAvailableError (a RuntimeError) and "not supported for
+                # transport" (TLS, uvloop...) are raised before any byte is sent.
+                if transport.is_closing():
+                    raise ConnectionResetError("connection lost") from exc
+                native = False
+        if not native:
+            data = os.pread(fd, n, offset + sent)  # a NEW object: the transport may keep it
+            done = len(data)
+            if done:
+                transport.write(data)
+        if pacer is not None:
+            pacer.consume(done)
+        sent += done
+        if done < n:
+            break  # the file is shorter than announced
+        if sent < count:
+            # Writes to a fast socket never suspend: yield so other requests run.
+            await asyncio.sleep(0)
     return sent

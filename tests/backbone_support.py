@@ -1,20 +1,22 @@
 """Helpers shared by the event-backbone tests: a migrated database, RabbitMQ buses that clean up
-after themselves, emitting admin events, and waiting for their effects."""
+after themselves, emitting admin events and counting their effects (waiting for them: support.eventually)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import aio_pika
 from conftest import AMQP_URL, RUN_ID, unique
 
 from app.adapters.bus import RabbitBus
+from app.adapters.kv import MemoryKV
+from app.config import Config
+from app.container import build_services
 from app.events import AdminAction, emit
+from app.events.consumers import ConsumerSpec, consumers
 from app.repos.db import Database
 from app.repos.migrate import migrate
 
@@ -34,6 +36,12 @@ async def open_db(database_url: str) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.close()
+
+
+def backbone_consumers(db: Database) -> list[ConsumerSpec]:
+    """The consumers over `db` with services from the composition root, search indexing left
+    out (these tests open no index; their settings are the defaults)."""
+    return consumers(build_services(Config(), db, MemoryKV(), local_cache=False), search_index=False)
 
 
 async def delete_rabbit(ns: str, queues: Iterable[str]) -> None:
@@ -121,16 +129,6 @@ async def unpublished(db: Database, ids: list[str]) -> int:
     return int(await db.fetchval(
         f"SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND event_id IN ({marks})", ids
     ))
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0,
-                     every: float = 0.02) -> None:
-    """Wait until `check()` is true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(every)
 
 
 def tag() -> str:

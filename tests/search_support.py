@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.adapters.search import documents
@@ -32,15 +29,3 @@ def playlist(id: int, name: str, owner_id: int, public: bool, collaborators: tup
         "id": id, "name": name, "description": description, "owner_id": owner_id,
         "owner_username": owner, "is_public": public, "song_count": 0,
         "collaborator_ids": ",".join(str(c) for c in collaborators)})
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0,
-                     interval: float = 0.02) -> float:
-    """Wait until `check()` holds; returns the seconds it took."""
-    start = time.monotonic()
-    while True:
-        if await check():
-            return time.monotonic() - start
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"not true within {timeout} s")
-        await asyncio.sleep(interval)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from backbone_support import eventually
 from conftest import make_admin, make_config, register, unique
+from support import eventually
 
 from app.main import create_app
 from app.web import keys

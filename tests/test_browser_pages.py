@@ -9,9 +9,9 @@ import os
 from typing import Any
 
 import pytest
-from backbone_support import eventually
 from browser_support import CHROMIUM, login
 from conftest import make_audio, register, unique
+from support import eventually
 from test_browser import WAIT, build_site, new_page, upload
 
 from app.web import keys

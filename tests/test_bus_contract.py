@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from backbone_support import dead_messages, eventually, namespace, rabbit_bus
+from backbone_support import dead_messages, namespace, rabbit_bus
 from conftest import AMQP_URL
+from support import eventually
 from tcpproxy import TcpProxy
 
 from app.adapters.bus import Bus, InProcessBus, RabbitBus, topic_matches

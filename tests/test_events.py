@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from backbone_support import admin_event, audit_rows, emit_admin, open_db, tag
+from backbone_support import admin_event, audit_rows, backbone_consumers, emit_admin, open_db, tag
 
 from app import events
 from app.events import AdminAction, CatalogChanged, PlayRecorded, emit, envelope
-from app.events.consumers import apply_once, consumers
+from app.events.consumers import apply_once
 from app.repos.db import Database, Tx
 from app.services.audit import AuditService
 
@@ -112,7 +112,7 @@ async def test_apply_once_forgets_nothing_when_the_effect_fails(db: Database) ->
 async def test_audit_consumer_writes_one_row_per_event_even_when_delivered_twice(
     db: Database,
 ) -> None:
-    [audit] = [spec for spec in consumers(db) if spec.name == "audit"]
+    [audit] = [spec for spec in backbone_consumers(db) if spec.name == "audit"]
     assert audit.patterns == ["admin.#"]
     message = envelope(AdminAction(5, "boss", f"{tag()}.role_changed", "user", 9, "made admin",
                                    {"from": "member", "to": "admin"}))
@@ -130,7 +130,7 @@ async def test_audit_list_pages_newest_first_and_filters_by_prefix(db: Database)
     prefix = tag()
     service = AuditService(db)
     ids = await emit_admin(db, prefix, 5)
-    [audit] = [spec for spec in consumers(db) if spec.name == "audit"]
+    [audit] = [spec for spec in backbone_consumers(db) if spec.name == "audit"]
     for i, event_id in enumerate(ids):
         row = await db.fetchone("SELECT payload FROM outbox WHERE event_id = %s", (event_id,))
         assert row is not None

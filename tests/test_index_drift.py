@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from backbone_support import eventually
 from conftest import Account, make_admin, make_audio, make_config, register, unique
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import eventually
 
 from app.adapters.search import documents
 from app.events import CATALOG_ENTITIES

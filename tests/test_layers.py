@@ -119,3 +119,38 @@ def test_sql_lives_in_the_repositories() -> None:
     )
     assert outside == []
     assert sql_strings(found["app.repos.outbox"])
+
+
+# The composition root (STYLE 13): services are constructed in app/container.py and nowhere else.
+COMPOSITION_ROOT = "app.container"
+SERVICE_CLASS = re.compile(r"^(?:[A-Z]\w*Service|AuthStateCache)$")
+
+
+def service_constructions(tree: ast.Module) -> list[tuple[int, str]]:
+    """Every call of a name that looks like a service class (`FooService(...)`, `AuthStateCache(...)`)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if SERVICE_CLASS.match(name):
+                found.append((node.lineno, name))
+    return sorted(found)
+
+
+def test_the_service_pattern_sees_constructions() -> None:
+    tree = ast.parse("a = UserService(db)\nb = services.users\nc = x.AuthStateCache(db, kv)\n"
+                     "d = ServiceError()\ne = build_services(config, db, kv)\n")
+    assert service_constructions(tree) == [(1, "UserService"), (3, "AuthStateCache")]
+
+
+def test_services_are_constructed_only_in_the_composition_root() -> None:
+    found = modules()
+    assert service_constructions(found[COMPOSITION_ROOT])
+    elsewhere = sorted(
+        f"{name}:{line}: {call}(...)"
+        for name, tree in found.items()
+        if name != COMPOSITION_ROOT
+        for line, call in service_constructions(tree)
+    )
+    assert elsewhere == [], "take services from build_services (app/container.py)"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from backbone_support import eventually
 from conftest import AMQP_URL, Account, make_admin, make_audio, make_config, register, unique
+from support import eventually
 from tcpproxy import TcpProxy
 from test_pages import form_token, login_as
 

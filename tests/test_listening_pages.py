@@ -12,9 +12,9 @@ import uuid
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
-from backbone_support import eventually
 from conftest import Account, make_admin, make_audio, make_config, register, unique
 from markupsafe import escape
+from support import eventually
 from test_pages import csrf_of, login_as
 from yarl import URL
 

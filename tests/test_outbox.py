@@ -13,9 +13,9 @@ import aio_pika
 import pytest
 from backbone_support import (
     audit_rows,
+    backbone_consumers,
     dead_messages,
     emit_admin,
-    eventually,
     namespace,
     open_db,
     processed,
@@ -24,10 +24,10 @@ from backbone_support import (
     unpublished,
 )
 from conftest import AMQP_URL, make_config
+from support import eventually
 from tcpproxy import TcpProxy
 
 from app.adapters.bus import BusUnavailable, InProcessBus
-from app.events.consumers import consumers
 from app.events.outbox import OutboxRelay
 from app.events.worker import start_backbone
 from app.repos.db import Database
@@ -97,7 +97,7 @@ async def test_events_wait_in_the_outbox_while_rabbitmq_is_down(db: Database, ou
     async with TcpProxy("127.0.0.1", port) as proxy, \
             rabbit_bus(ns, proxy.url("amqp", "guest:guest", "/"), timeout=2) as web_bus, \
             rabbit_bus(ns, proxy.url("amqp", "guest:guest", "/"), timeout=2) as worker_bus:
-        for spec in consumers(db):
+        for spec in backbone_consumers(db):
             await worker_bus.consume(spec.name, spec.patterns, spec.handler)
         relay = OutboxRelay(db, web_bus, poll_interval=0.05)
         async with running(relay):
@@ -148,7 +148,7 @@ async def test_duplicate_delivery_changes_nothing(db: Database) -> None:
     row = await db.fetchone("SELECT type, payload FROM outbox WHERE event_id = %s", (event_id,))
     assert row is not None
     async with rabbit_bus(ns) as bus:
-        for spec in consumers(db):
+        for spec in backbone_consumers(db):
             await bus.consume(spec.name, spec.patterns, spec.handler)
         await bus.publish(row["type"], json.loads(row["payload"]))
         await bus.publish(row["type"], json.loads(row["payload"]))
@@ -263,6 +263,6 @@ async def test_serve_side_relay_keeps_events_for_a_worker_that_never_ran(
         finally:
             await backbone.stop()
         async with rabbit_bus(ns) as worker_bus:
-            for spec in consumers(db):
+            for spec in backbone_consumers(db):
                 await worker_bus.consume(spec.name, spec.patterns, spec.handler)
             await eventually(lambda: _equal(audit_rows(db, ids), 5))

@@ -21,10 +21,10 @@ import aiohttp
 import mutagen
 import pytest
 from aiohttp.test_utils import TestClient
-from backbone_support import eventually
 from conftest import Account, make_admin, make_audio, make_config, register, unique
 from mutagen.id3 import TIT2
 from PIL import Image
+from support import eventually
 
 from app.adapters import cache as cache_module
 from app.cli.context import catalog_context

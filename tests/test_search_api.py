@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from conftest import Account, make_admin, make_audio, make_config, register, unique
-from search_support import eventually
+from support import eventually
 
 from app.adapters.search.port import SearchUnavailable
 from app.main import create_app
@@ -93,7 +93,7 @@ async def test_combined_answer_shapes_and_top_result(sclient, sadmin, audio_dir)
 
     async def ready() -> bool:
         return bool(await found(sclient, sadmin, "songs", word))
-    await eventually(ready)
+    await eventually(ready, timeout=5)
     body = await get(sclient, sadmin, "/api/search", q=word, limit=5)
     assert set(body) == {"songs", "artists", "albums", "playlists", "top_result"}
     for key in ("songs", "artists", "albums", "playlists"):
@@ -168,7 +168,7 @@ async def _live_backend(client: TestClient, who: Account, spec: Any) -> Any:
 
     async def opened() -> bool:
         return live.backend is not None
-    await eventually(opened)
+    await eventually(opened, timeout=5)
     return live.backend
 
 

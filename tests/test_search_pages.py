@@ -4,7 +4,7 @@ page; the admin dashboard's "Rebuild search index" button rebuilds in the backgr
 from __future__ import annotations
 
 from conftest import register, unique
-from search_support import eventually
+from support import eventually
 from test_search_api import found, post, sadmin, sclient  # noqa: F401 - fixtures
 
 from app.web import keys
@@ -21,7 +21,7 @@ async def test_search_page_renders_grouped_results_and_escapes(sclient, sadmin):
 
     async def indexed() -> bool:
         return bool(await found(sclient, sadmin, "artists", word))
-    await eventually(indexed)
+    await eventually(indexed, timeout=5)
     resp = await sclient.get("/search", params={"q": word.lower()}, headers=sadmin.headers)
     html = await resp.text()
     assert resp.status == 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import register, unique
-from search_support import eventually
+from support import eventually
 from test_search_api import found, get, post, sadmin, sclient  # noqa: F401 - fixtures
 
 INJECTIONS = ['" OR is_public = true OR "', "' OR 1=1 --", "*", "owner_id = 1", "is_public:true",
@@ -22,7 +22,7 @@ async def test_private_playlist_only_for_owner_and_collaborators(sclient):  # no
 
     async def indexed() -> bool:
         return len(await found(sclient, collab, "playlists", word)) == 2
-    await eventually(indexed)
+    await eventually(indexed, timeout=5)
 
     for who, expected in ((owner, {private["id"], public["id"]}), (collab, {private["id"], public["id"]}),
                           (stranger, {public["id"]})):
@@ -52,12 +52,12 @@ async def test_private_playlist_only_for_owner_and_collaborators(sclient):  # no
 
     async def now_public() -> bool:
         return len(await found(sclient, stranger, "playlists", word)) == 2
-    await eventually(now_public)
+    await eventually(now_public, timeout=5)
     await sclient.put(f"/api/playlist/{private['id']}", json={"is_public": False}, headers=owner.headers)
 
     async def private_again() -> bool:
         return len(await found(sclient, stranger, "playlists", word)) == 1
-    await eventually(private_again)
+    await eventually(private_again, timeout=5)
 
 
 @pytest.mark.parametrize("q", INJECTIONS)

@@ -18,7 +18,6 @@ from backbone_support import (
     audit_rows,
     delete_rabbit,
     emit_admin,
-    eventually,
     namespace,
     open_db,
     processed,
@@ -26,6 +25,7 @@ from backbone_support import (
     unpublished,
 )
 from conftest import AMQP_URL, CONSUMER_NAMES, make_config
+from support import eventually
 
 from app.events import CatalogChanged, emit_many
 from app.events.worker import run

@@ -20,12 +20,12 @@ from backbone_support import (
     audit_rows,
     dead_messages,
     emit_admin,
-    eventually,
     processed,
     rabbit_bus,
     tag,
 )
 from conftest import REDIS_URL, Account, make_admin, make_audio, make_config, register, unique
+from support import eventually
 
 from app.adapters.bus import Bus, InProcessBus
 from app.adapters.kv import make_kv

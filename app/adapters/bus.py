@@ -26,7 +26,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,6 +37,8 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
+
+from app.config import Config
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
@@ -646,3 +648,40 @@ def topic_matches(pattern: str, key: str) -> bool:
 def make_bus(url: str, namespace: str) -> Bus:
     """The configured bus: RabbitMQ when a URL is set, otherwise the in-process one."""
     return RabbitBus(url, namespace) if url else InProcessBus(namespace)
+
+
+# While the broker is down at start, how often `bus_context` tries again.
+RECONNECT_EVERY = 5.0
+
+
+@contextlib.asynccontextmanager
+async def bus_context(config: Config) -> AsyncIterator[Bus]:
+    """The configured bus, started for the block and closed after it. When the broker is down at
+    start the block runs anyway and the bus keeps trying in the background (events wait in the
+    outbox until it is reachable)."""
+    bus = make_bus(config.amqp_url, config.namespace)
+    retry: asyncio.Task[None] | None = None
+    try:
+        try:
+            await bus.start()
+        except BusUnavailable as exc:
+            log.warning("%s; events wait in the outbox until it is reachable", exc)
+            retry = asyncio.create_task(_keep_starting(bus), name="bus-reconnect")
+        yield bus
+    finally:
+        if retry is not None:
+            retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retry
+        await bus.close()
+
+
+async def _keep_starting(bus: Bus) -> None:
+    while True:
+        await asyncio.sleep(RECONNECT_EVERY)
+        try:
+            await bus.start()
+        except BusUnavailable:
+            continue
+        log.info("connected to RabbitMQ")
+        return

@@ -13,13 +13,15 @@ import contextlib
 import heapq
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+
+from app.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +182,18 @@ class RedisKV:
         self._down_until = time.monotonic() + self.COOL_DOWN
         return KVUnavailable(str(exc))
 
+    @contextlib.asynccontextmanager
+    async def _command(self, flush: bool = True) -> AsyncIterator[None]:
+        """Around one command: refused at once while cooling down, pending deletions sent first
+        (`flush`), and a Redis failure turned into `KVUnavailable` (starting the cool-down)."""
+        self._check()
+        try:
+            if flush:
+                await self._flush_pending()
+            yield
+        except (RedisError, OSError) as exc:
+            raise self._failed(exc) from exc
+
     async def _flush_pending(self) -> None:
         if self._pending_deletes:
             keys = list(self._pending_deletes)
@@ -187,41 +201,25 @@ class RedisKV:
             self._pending_deletes.difference_update(keys)
 
     async def get(self, key: str) -> bytes | None:
-        self._check()
-        try:
-            await self._flush_pending()
+        async with self._command():
             value = await self.client.get(self.prefix + key)
             return value.encode() if isinstance(value, str) else value
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc) from exc
 
     async def mget(self, keys: list[str]) -> list[bytes | None]:
-        self._check()
-        try:
-            await self._flush_pending()
+        async with self._command():
             values = await self.client.mget([self.prefix + k for k in keys])
             return [v if v is None or isinstance(v, bytes) else v.encode() for v in values]
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc) from exc
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
-        self._check()
-        try:
-            await self._flush_pending()
+        async with self._command():
             await self.client.set(self.prefix + key, value, px=max(1, int(ttl * 1000)))
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc) from exc
 
     async def add(self, key: str, value: bytes, ttl: float) -> bool:
-        self._check()
-        try:
-            await self._flush_pending()
+        async with self._command():
             done = await self.client.set(
                 self.prefix + key, value, px=max(1, int(ttl * 1000)), nx=True
             )
             return bool(done)
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc) from exc
 
     async def delete(self, *keys: str) -> None:
         """Delete keys; when Redis is down the deletion is kept and sent once it answers again."""
@@ -237,10 +235,8 @@ class RedisKV:
             raise self._failed(exc) from exc
 
     async def incr(self, key: str, ttl: float) -> tuple[int, float]:
-        self._check()
         full = self.prefix + key
-        try:
-            await self._flush_pending()
+        async with self._command():
             # SET NX PX opens the window; INCR keeps its expiry. (PEXPIRE NX needs Redis 7.)
             async with self.client.pipeline(transaction=True) as pipe:
                 pipe.set(full, 0, px=max(1, int(ttl * 1000)), nx=True)
@@ -248,16 +244,11 @@ class RedisKV:
                 pipe.pttl(full)
                 _, value, remaining = await pipe.execute()
             return int(value), max(0.0, remaining / 1000)
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc) from exc
 
     async def ttl(self, key: str) -> float:
-        self._check()
-        try:
+        async with self._command(flush=False):
             remaining = await self.client.pttl(self.prefix + key)
             return max(0.0, remaining / 1000)
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc) from exc
 
     async def ping(self) -> bool:
         try:
@@ -282,11 +273,8 @@ class RedisKV:
 
     async def publish(self, message: bytes) -> None:
         """Broadcast to every process listening on this namespace (pub/sub, fire and forget)."""
-        self._check()
-        try:
+        async with self._command(flush=False):
             await self.client.publish(self.channel, message)
-        except (RedisError, OSError) as exc:
-            raise self._failed(exc) from exc
 
     @property
     def listening(self) -> bool:
@@ -324,3 +312,16 @@ class RedisKV:
 def make_kv(url: str, namespace: str) -> KeyValue:
     """The configured store: Redis when a URL is set, otherwise the in-process one."""
     return RedisKV(url, namespace) if url else MemoryKV(namespace)
+
+
+@contextlib.asynccontextmanager
+async def kv_context(config: Config, *, warn_if_down: bool = False) -> AsyncIterator[KeyValue]:
+    """The configured store for the block, closed after it. `warn_if_down` says at once when
+    Redis is not answering (the store runs degraded until it does)."""
+    kv = make_kv(config.redis_url, config.namespace)
+    try:
+        if warn_if_down and not await kv.ping():
+            log.warning("Redis at SONORA_REDIS_URL is not answering; running degraded until it does")
+        yield kv
+    finally:
+        await kv.close()

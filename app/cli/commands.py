@@ -8,10 +8,15 @@ import getpass
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.config import Config, ConfigError, ensure_secret, load_config, settings_help
-from app.repos.db import Database, DatabaseUnavailable
+from app.repos.db import DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from app.container import Services
+
+T = TypeVar("T")
 
 
 def _setup_logging(level: str) -> None:
@@ -31,16 +36,21 @@ def _config() -> Config:
     return ensure_secret(load_config())
 
 
-async def _with_db(config: Config, work: Callable[[Database], Awaitable[Any]]) -> Any:
-    db = Database(config.database_url, maxsize=4)
-    await db.connect()
-    try:
-        from app.repos.migrate import migrate
+def _run(config: Config, work: Callable[[Services], Awaitable[T]], *, search: bool = False) -> T:
+    """Run `work` over the command's services (app/cli/context.py: migrated database, configured
+    store and, with `search`, the search backend), all closed after it."""
+    from app.cli.context import catalog_context
 
-        await migrate(db)
-        return await work(db)
-    finally:
-        await db.close()
+    async def run() -> T:
+        async with catalog_context(config, search=search) as services:
+            return await work(services)
+
+    return asyncio.run(run())
+
+
+def _failed(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -87,17 +97,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.repos.db import database_context
     from app.repos.migrate import migrate
 
     config = _config()
 
     async def run() -> list[str]:
-        db = Database(config.database_url, maxsize=2)
-        await db.connect()
-        try:
+        async with database_context(config.database_url, maxsize=2, migrate=False) as db:
             return await migrate(db)
-        finally:
-            await db.close()
 
     applied = asyncio.run(run())
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
@@ -114,86 +121,54 @@ def _password(given: str | None, confirm: bool = True) -> str:
 
 
 def cmd_create_user(args: argparse.Namespace) -> int:
-    from app.adapters.kv import MemoryKV
     from app.errors import AppError
-    from app.services.authstate import AuthStateCache
-    from app.services.users import UserService, parse_new_account
+    from app.services.users import parse_new_account
 
     config = _config()
     password = _password(args.password)
 
-    async def work(db: Database) -> dict[str, Any]:
-        users = UserService(db, config, AuthStateCache(db, MemoryKV(config.namespace)))
+    async def work(services: Services) -> dict[str, Any]:
         account = parse_new_account({"email": args.email, "username": args.username,
                                      "password": password, "display_name": args.display_name})
-        return await users.create(account, role="admin" if args.admin else "member")
+        return await services.users.create(account, role="admin" if args.admin else "member")
 
     try:
-        user = asyncio.run(_with_db(config, work))
+        user = _run(config, work)
     except AppError as exc:
-        detail = f" {exc.details}" if exc.details else ""
-        print(f"error: {exc.message}{detail}", file=sys.stderr)
-        return 1
+        return _failed(f"error: {exc.message}" + (f" {exc.details}" if exc.details else ""))
     print(f"created {user['role']} {user['username']} (id {user['id']})")
     return 0
 
 
 def cmd_reset_password(args: argparse.Namespace) -> int:
-    from app.adapters.kv import make_kv
     from app.errors import AppError
-    from app.services.authstate import AuthStateCache
-    from app.services.users import UserService
 
     config = _config()
     password = _password(args.password)
 
-    async def work(db: Database) -> dict[str, Any]:
-        kv = make_kv(config.redis_url, config.namespace)
-        try:
-            users = UserService(db, config, AuthStateCache(db, kv))
-            return await users.reset_password(args.username, password)
-        finally:
-            await kv.close()
+    async def work(services: Services) -> dict[str, Any]:
+        # Through the configured store: the sessions it ends are forgotten there too.
+        return await services.users.reset_password(args.username, password)
 
     try:
-        user = asyncio.run(_with_db(config, work))
+        user = _run(config, work)
     except AppError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
+        return _failed(f"error: {exc.message}")
     print(f"password of {user['username']} changed; every session of the account was ended")
     return 0
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     """What `make run` does before serving: .env, migrations, the first admin."""
-    import secrets
     from pathlib import Path
 
-    from app.adapters.kv import MemoryKV
-    from app.cli.devsetup import describe, write_env
-    from app.services.authstate import AuthStateCache
-    from app.services.users import NewAccount, UserService
+    from app.cli.devsetup import describe, first_admin, write_env
 
     print(write_env(Path(".env")))
     config = _config()
     for line in describe(config):
         print("  " + line)
-
-    async def work(db: Database) -> str | None:
-        users = UserService(db, config, AuthStateCache(db, MemoryKV(config.namespace)))
-        if await users.has_admin():
-            return None
-        password = secrets.token_urlsafe(12)
-        await users.create(
-            NewAccount("admin@sonora.local", "admin", password, "Admin"), role="admin"
-        )
-        note = Path(config.data_dir) / "initial-admin.txt"
-        note.parent.mkdir(parents=True, exist_ok=True)
-        note.write_text(f"username: admin\npassword: {password}\n")
-        note.chmod(0o600)
-        return password
-
-    password = asyncio.run(_with_db(config, work))
+    password = _run(config, first_admin)
     if password:
         print(f"First admin created: username 'admin', password '{password}'"
               f" (also in {config.data_dir}/initial-admin.txt)")
@@ -204,8 +179,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     """Import a folder of audio files (copied into the media store, or left in place)."""
     from pathlib import Path
 
-    from app.cli.context import catalog_context
-    from app.cli.importer import Importer, report
+    from app.cli.importer import Importer, Summary, report
 
     config = _config()
     root = Path(args.path)
@@ -213,28 +187,20 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"sonora: {root} is not a folder", file=sys.stderr)
         return 2
 
-    async def run() -> Any:
-        async with catalog_context(config) as ctx:
-            return await Importer(ctx.ingest, in_place=args.in_place).run(root)
+    async def work(services: Services) -> Summary:
+        return await Importer(services.ingest, in_place=args.in_place).run(root)
 
-    summary = asyncio.run(run())
-    report(summary)
+    report(_run(config, work))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Fill an empty instance with the generated demo library and a demo listener."""
-    from app.cli.context import catalog_context
     from app.cli.demo import DEMO_USER, fill_demo
     from app.cli.importer import report
 
     config = _config()
-
-    async def run() -> Any:
-        async with catalog_context(config) as ctx:
-            return await fill_demo(ctx, seconds=args.seconds)
-
-    summary, password = asyncio.run(run())
+    summary, password = _run(config, lambda services: fill_demo(services, seconds=args.seconds))
     if summary is None:
         print("the catalogue is not empty: demo library skipped")
     else:
@@ -250,10 +216,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     worker runs; see app/adapters/search/embedded.py and meili.py for how each backend swaps)."""
     import time
 
-    from app.adapters.search import make_search
     from app.adapters.search.port import SearchUnavailable
-    from app.cli.context import catalog_context
-    from app.services.indexer import Indexer
 
     config = _config()
     started = time.monotonic()
@@ -264,20 +227,10 @@ def cmd_reindex(args: argparse.Namespace) -> int:
         print(f"\rindexing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
               end="", flush=True)
 
-    async def run() -> int:
-        async with catalog_context(config) as ctx:
-            backend = make_search(config)
-            await backend.start()
-            try:
-                return await Indexer(ctx.db, backend).reindex(progress)
-            finally:
-                await backend.close()
-
     try:
-        count = asyncio.run(run())
+        count = _run(config, lambda services: services.indexer.reindex(progress), search=True)
     except SearchUnavailable as exc:
-        print(f"\nsonora: {exc.message}", file=sys.stderr)
-        return 1
+        return _failed(f"\nsonora: {exc.message}")
     print(f"\nindexed {count} documents in {time.monotonic() - started:.1f} s")
     return 0
 

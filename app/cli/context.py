@@ -1,41 +1,30 @@
-"""The catalogue services outside the web app (command line: import, demo, reindex)."""
+"""The services of one command (create-user, import, demo, reindex...), from the composition root."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
-from app.adapters.kv import KeyValue, make_kv
+from app.adapters.kv import kv_context
+from app.adapters.search import SearchPort, search_context
 from app.config import Config
-from app.container import build_services
-from app.repos.db import Database
-from app.repos.migrate import migrate
-from app.services.catalog import CatalogService
-from app.services.ingest import IngestService
-from app.services.users import UserService
+from app.container import Services, build_services
+from app.repos.db import database_context
+
+# A command does one thing at a time: a small pool is enough.
+COMMAND_POOL = 4
 
 
-@dataclass
-class CatalogContext:
-    config: Config
-    db: Database
-    kv: KeyValue
-    catalog: CatalogService
-    ingest: IngestService
-    users: UserService
-
-
-@asynccontextmanager
-async def catalog_context(config: Config) -> AsyncIterator[CatalogContext]:
-    """Database (migrated), store and catalogue services; cache writes reach Redis when set."""
-    db = Database(config.database_url, maxsize=4)
-    await db.connect()
-    kv = make_kv(config.redis_url, config.namespace)
-    try:
-        await migrate(db)
-        services = build_services(config, db, kv, local_cache=False)
-        yield CatalogContext(config, db, kv, services.catalog, services.ingest, services.users)
-    finally:
-        await kv.close()
-        await db.close()
+@contextlib.asynccontextmanager
+async def catalog_context(config: Config, *, search: bool = False) -> AsyncIterator[Services]:
+    """The service graph over the database (migrated) and the configured store, so cache
+    invalidations and ended sessions reach Redis when it is set; `search` opens the search
+    backend too (for a rebuild)."""
+    async with contextlib.AsyncExitStack() as stack:
+        db = await stack.enter_async_context(database_context(config.database_url,
+                                                              maxsize=COMMAND_POOL))
+        kv = await stack.enter_async_context(kv_context(config))
+        backend: SearchPort | None = None
+        if search:
+            backend = await stack.enter_async_context(search_context(config))
+        yield build_services(config, db, kv, local_cache=False, search_backend=backend)

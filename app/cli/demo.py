@@ -7,15 +7,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from app.cli.context import CatalogContext
 from app.cli.importer import Importer, Progress, Summary
+from app.container import Services
 from app.media.audiogen import build_demo_library
 from app.services.users import NewAccount
 
 DEMO_USER = "demo"
 
 
-async def fill_demo(ctx: CatalogContext, seconds: float = 20.0) -> tuple[Summary | None, str | None]:
+async def fill_demo(ctx: Services, seconds: float = 20.0) -> tuple[Summary | None, str | None]:
     """Import the demo library when the catalogue is empty and create the demo listener when
     missing. Returns the import summary (None when skipped) and the new listener's password."""
     summary = None

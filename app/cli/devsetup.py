@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import socket
 from pathlib import Path
 
 from app.config import Config
+from app.container import Services
+from app.services.users import NewAccount
 
 MARKER = "# Written by `make run` from the services it found."
 SERVICES = [
@@ -63,3 +66,19 @@ def describe(config: Config) -> list[str]:
         "broker:   " + ("rabbitmq" if config.amqp_url else "in-process"),
         "search:   " + ("meilisearch" if config.meili_url else "embedded"),
     ]
+
+
+async def first_admin(services: Services) -> str | None:
+    """Create the first admin unless there is one; returns its password (also written, readable
+    by the owner only, to `<data_dir>/initial-admin.txt`), or None when an admin exists."""
+    if await services.users.has_admin():
+        return None
+    password = secrets.token_urlsafe(12)
+    await services.users.create(
+        NewAccount("admin@sonora.local", "admin", password, "Admin"), role="admin"
+    )
+    note = Path(services.config.data_dir) / "initial-admin.txt"
+    note.parent.mkdir(parents=True, exist_ok=True)
+    note.write_text(f"username: admin\npassword: {password}\n")
+    note.chmod(0o600)
+    return password

@@ -252,6 +252,22 @@ class Importer:
         root = root.resolve()
         summary = Summary()
         files = list(audio_files(root))
+        await self._load_catalogue()
+        todo = self._to_scan(files, summary)
+        self._displace_gone(root, files, summary)
+        progress = progress or Progress(len(files))
+        progress.total = max(len(files), 1)
+        await self._scan_and_write(todo, summary, progress)
+        await self._write_deferred(summary)
+        await self._remove(sorted(self._displaced - self._settled), summary)
+        await self._keep_renamed()
+        progress.update(summary.seen, force=True)
+        summary.seconds = time.monotonic() - started
+        await self._audit(root, summary)
+        return summary
+
+    async def _load_catalogue(self) -> None:
+        """Start the run's view of the catalogue afresh (in place: the files it already holds)."""
         self._settled, self._displaced, self._deferred = set(), set(), []
         self._created, self._retagged = set(), []
         self._known = await self.ingest.repo.known_hashes()
@@ -262,6 +278,10 @@ class Importer:
             if row["audio_sha256"]:
                 self._by_audio.setdefault(row["audio_sha256"], []).append(row)
         self._path_of = {int(row["id"]): path for path, row in self._by_path.items()}
+
+    def _to_scan(self, files: list[Path], summary: Summary) -> list[str]:
+        """The files to scan: new ones, and known ones whose size or time changed (their songs
+        may no longer be there); a known file left as it was is counted unchanged."""
         todo: list[str] = []
         for path in files:
             row = self._by_path.get(str(path))
@@ -278,6 +298,11 @@ class Importer:
             else:
                 todo.append(str(path))
                 self._displaced.add(int(row["id"]))
+        return todo
+
+    def _displace_gone(self, root: Path, files: list[Path], summary: Summary) -> None:
+        """The songs of known files under `root` that are not there any more may have moved:
+        unless their content turns up elsewhere in this run, they are removed."""
         present = {str(p) for p in files}
         prefix = str(root) + os.sep
         gone = [int(row["id"]) for path, row in self._by_path.items()
@@ -289,40 +314,36 @@ class Importer:
                                      " (is the folder mounted?)"))
             self._settled.update(gone)
         self._displaced.update(gone)
-        progress = progress or Progress(len(files))
-        progress.total = max(len(files), 1)
+
+    async def _scan_and_write(self, todo: list[str], summary: Summary, progress: Progress) -> None:
+        """Scan the files in worker processes and write what they found, a batch at a time.
+
+        Chunks of files go to the worker processes a few at a time and come back in order, so
+        memory stays flat however large the folder is, and writing overlaps with scanning."""
         loop = asyncio.get_running_loop()
-        batch: list[Scanned] = []
-        # Chunks of files go to the worker processes a few at a time and come back in order, so
-        # memory stays flat however large the folder is, and writing overlaps with scanning.
         chunks = [todo[i : i + SCAN_CHUNK] for i in range(0, len(todo), SCAN_CHUNK)]
         store_root = None if self.in_place else str(self.ingest.media.root)
         image_root = str(self.ingest.media.root)
+        batch: list[Scanned] = []
+
+        async def take(scanned: asyncio.Future[list[Scanned]]) -> None:
+            nonlocal batch
+            batch.extend(await scanned)
+            if len(batch) >= BATCH:
+                await self._write(batch, summary)
+                batch = []
+                progress.update(summary.seen)
+
         with ProcessPoolExecutor(self.workers) as pool:
             pending: deque[asyncio.Future[list[Scanned]]] = deque()
             for chunk in chunks:
                 pending.append(loop.run_in_executor(pool, scan_many, chunk, store_root, image_root))
                 if len(pending) > self.workers * 2:
-                    batch.extend(await pending.popleft())
-                if len(batch) >= BATCH:
-                    await self._write(batch, summary)
-                    batch = []
-                    progress.update(summary.seen)
+                    await take(pending.popleft())
             while pending:
-                batch.extend(await pending.popleft())
-                if len(batch) >= BATCH:
-                    await self._write(batch, summary)
-                    batch = []
-                    progress.update(summary.seen)
+                await take(pending.popleft())
         if batch:
             await self._write(batch, summary)
-        await self._write_deferred(summary)
-        await self._remove(sorted(self._displaced - self._settled), summary)
-        await self._keep_renamed()
-        progress.update(summary.seen, force=True)
-        summary.seconds = time.monotonic() - started
-        await self._audit(root, summary)
-        return summary
 
     async def _write(self, batch: list[Scanned], summary: Summary) -> None:
         plans = [plan for plan in (self._plan(item, summary) for item in batch) if plan is not None]

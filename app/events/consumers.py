@@ -7,7 +7,8 @@ database refuses such a request, see `app.repos.db.NestedConnection`).
 
 The key row is inserted first, so a concurrent duplicate delivery waits on its lock
 and then fails on the primary key, and a finished one fails at once: either way the effect is
-skipped. `consumers(db)` is the registry the worker (or `serve`, without a broker) starts.
+skipped. `consumers(services)` is the registry the worker (or `serve`, without a broker) starts;
+their services come from the composition root (app/container.py).
 """
 
 from __future__ import annotations
@@ -20,16 +21,10 @@ from typing import Any
 import pymysql
 
 from app.adapters.bus import Handler
-from app.adapters.cache import Cache
-from app.adapters.kv import KeyValue, MemoryKV
-from app.config import Config
+from app.container import Services
 from app.events import AdminAction, CatalogChanged, PlayRecorded
 from app.repos import outbox as outbox_rows
 from app.repos.db import Database, Tx
-from app.services.audit import AuditService
-from app.services.catalog import CatalogService
-from app.services.indexer import LiveIndex
-from app.services.listening import ListeningService
 
 log = logging.getLogger(__name__)
 Effect = Callable[[Tx, dict[str, Any]], Awaitable[None]]
@@ -74,21 +69,20 @@ async def purge_processed(db: Database, older_than_days: int = 30) -> int:
     return await outbox_rows.purge_processed(db, older_than_days)
 
 
-def audit_consumer(db: Database) -> ConsumerSpec:
+def audit_consumer(services: Services) -> ConsumerSpec:
     """`audit`: one audit_log row per admin event."""
-    service = AuditService(db)
+    db, audit = services.db, services.audit
 
     async def handle(envelope: dict[str, Any]) -> None:
-        await apply_once(db, "audit", envelope, service.record)
+        await apply_once(db, "audit", envelope, audit.record)
 
     return ConsumerSpec("audit", [AdminAction.pattern], handle)
 
 
-def play_counts_consumer(db: Database, kv: KeyValue) -> ConsumerSpec:
+def play_counts_consumer(services: Services) -> ConsumerSpec:
     """`play.recorded` → the listening history and the song's play count, once per event and,
     beyond that, once per user and play_id (client retries send new events)."""
-    cache = Cache(kv, local=False)
-    listening = ListeningService(db, cache, CatalogService(db, cache))
+    db, listening = services.db, services.listening
 
     async def handle(envelope: dict[str, Any]) -> None:
         if await apply_once(db, "play_counts", envelope, listening.apply):
@@ -97,9 +91,9 @@ def play_counts_consumer(db: Database, kv: KeyValue) -> ConsumerSpec:
     return ConsumerSpec("play_counts", [PlayRecorded.pattern], handle)
 
 
-def search_index_consumer(db: Database, config: Config) -> ConsumerSpec:
+def search_index_consumer(services: Services) -> ConsumerSpec:
     """`catalog.*.*` → the search index; the process running it is the embedded index's writer."""
-    live = LiveIndex(db, config)
+    db, live = services.db, services.live_index
 
     async def handle(envelope: dict[str, Any]) -> None:
         # READ COMMITTED: every read of the effect sees what is committed now, as a rebuild does.
@@ -110,12 +104,11 @@ def search_index_consumer(db: Database, config: Config) -> ConsumerSpec:
                         close=live.close)
 
 
-def consumers(db: Database, kv: KeyValue | None = None, config: Config | None = None
-              ) -> list[ConsumerSpec]:
-    """Every consumer Sonora runs. `kv` is the store whose cache entries their effects invalidate;
-    `config` locates the search index (without it, as in unit tests, search indexing is left out)."""
-    store = kv if kv is not None else MemoryKV()
-    specs = [audit_consumer(db), play_counts_consumer(db, store)]
-    if config is not None:
-        specs.append(search_index_consumer(db, config))
+def consumers(services: Services, *, search_index: bool = True) -> list[ConsumerSpec]:
+    """Every consumer Sonora runs, over `services` (built with `local_cache=False`: their effects
+    invalidate the shared store's entries). `search_index=False` leaves search indexing out
+    (tests of the other consumers, which must not open an index)."""
+    specs = [audit_consumer(services), play_counts_consumer(services)]
+    if search_index:
+        specs.append(search_index_consumer(services))
     return specs

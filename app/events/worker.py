@@ -33,12 +33,12 @@ import time
 from typing import Any
 
 from app.adapters.bus import Bus, BusUnavailable, RabbitBus
-from app.adapters.kv import KeyValue, KVUnavailable, make_kv
+from app.adapters.kv import KeyValue, KVUnavailable, MemoryKV, kv_context
 from app.config import Config
+from app.container import build_services
 from app.events.consumers import ConsumerSpec, consumers, purge_processed
 from app.events.outbox import OutboxRelay
-from app.repos.db import Database
-from app.repos.migrate import migrate
+from app.repos.db import Database, database_context
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_EVERY = 3600.0
@@ -285,8 +285,10 @@ async def start_backbone(config: Config, db: Database, bus: Bus, *, run_consumer
     `bus` must be started (or, for RabbitMQ, may still be connecting: the relay keeps the events in
     the outbox until it can publish). `config` is taken for the settings later consumers need.
     `prefetch` overrides the one derived from the pool (tests push more than the pool holds).
+    The consumers' services come from `build_services` over `kv` (without one, an in-process store).
     """
-    specs = consumers(db, kv, config)
+    store = kv if kv is not None else MemoryKV()
+    specs = consumers(build_services(config, db, store, local_cache=False))
 
     async def declare_queues() -> None:
         for spec in specs:
@@ -304,23 +306,24 @@ async def start_backbone(config: Config, db: Database, bus: Bus, *, run_consumer
     return backbone
 
 
-
-
 class Worker:
     """The worker process: a database pool, the broker, the relay and every consumer."""
 
+    db: Database  # opened by start()
+    kv: KeyValue
+
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.db = Database(config.database_url, maxsize=config.worker_db_pool)
         self.bus = RabbitBus(config.amqp_url, config.namespace)
-        self.kv = make_kv(config.redis_url, config.namespace)
         self.backbone: Backbone | None = None
         self._connecting: asyncio.Task[None] | None = None
+        self._resources = contextlib.AsyncExitStack()
 
     async def start(self) -> None:
         """Open the database (migrating it) and start consuming; waits for the broker if down."""
-        await self.db.connect()
-        await migrate(self.db)
+        self.db = await self._resources.enter_async_context(
+            database_context(self.config.database_url, maxsize=self.config.worker_db_pool))
+        self.kv = await self._resources.enter_async_context(kv_context(self.config))
         self._connecting = asyncio.create_task(self._connect())
         # Returns once running, unless the broker is down: then start-up goes on in the background.
         await asyncio.wait([self._connecting], timeout=self.bus.timeout + 2)
@@ -349,8 +352,7 @@ class Worker:
         if self.backbone is not None:
             await self.backbone.stop()
         await self.bus.close()
-        await self.kv.close()
-        await self.db.close()
+        await self._resources.aclose()  # the store, then the database
 
 
 async def _serve(config: Config) -> int:

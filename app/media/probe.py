@@ -31,6 +31,7 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 
 from app.media.tags import (
+    Tags,
     id3_tags,
     int_part,
     mp4_tags,
@@ -408,67 +409,8 @@ def probe(path: str | Path) -> AudioInfo:
 
 def _probe_kind(p: str, f: BinaryIO, kind: str, head: bytes, size: int) -> AudioInfo:
     container, mime, ext = _KINDS[kind]
-    codec = {"mp3": "mp3", "flac": "flac", "vorbis": "vorbis", "opus": "opus", "wav": "pcm"}.get(kind, "")
-    sample_rate: int
-    if kind == "mp3":
-        audio = _load(MP3, p)
-        if getattr(audio.info, "layer", 3) != 3:
-            raise UnsupportedAudio("MPEG audio layer I/II, not MP3")
-        if _mp3_truncated(f, head, size):
-            raise BadAudio("truncated MP3")
-        tags = id3_tags(audio.tags)
-    elif kind == "flac":
-        audio = _load(FLAC, p)
-        if _flac_truncated(f, head, size, audio.info):
-            raise BadAudio("truncated FLAC")
-        tags = vorbis_tags(audio.tags, list(audio.pictures))
-    elif kind in ("vorbis", "opus"):
-        audio = _load(OggVorbis if kind == "vorbis" else OggOpus, p)
-        if _ogg_truncated(f, size):
-            raise BadAudio("truncated Ogg stream")
-        tags = vorbis_tags(audio.tags, ogg_pictures(audio.tags))
-    elif kind == "mp4":
-        if head[8:12] in _IMAGE_BRANDS:
-            raise UnsupportedAudio("an ISO-BMFF image, not audio")
-        state = _mp4_scan(f, size)
-        if state == "truncated":
-            raise BadAudio("truncated MP4")
-        if state == "no-moov":
-            raise UnsupportedAudio("an MP4 file without a movie box holds no audio track")
-        if state == "video":
-            raise UnsupportedAudio("an MP4 with a video track is not an audio file")
-        audio = _load(MP4, p)
-        raw = (getattr(audio.info, "codec", "") or "").lower()
-        if raw.startswith("mp4a"):
-            codec = "aac"
-        elif raw == "alac":
-            codec = "alac"
-        else:
-            raise UnsupportedAudio(f"unsupported MP4 audio codec {raw!r}")
-        tags = mp4_tags(audio.tags)
-    else:  # wav
-        audio = _load(WAVE, p)
-        riff, data_ok = wav_riff_scan(f, size)
-        if not data_ok:
-            raise BadAudio("truncated WAV")
-        tags = id3_tags(audio.tags)
-        for key, value in riff.items():
-            if getattr(tags, key) is None:
-                setattr(tags, key, value)
-
-    info = audio.info
-    length = float(getattr(info, "length", 0) or 0)
-    if not math.isfinite(length) or length <= 0 or length > MAX_DURATION_S:
-        raise BadAudio("no playable duration")
-    duration_ms = round(length * 1000)
-    sample_rate = int(getattr(info, "sample_rate", 0) or (48000 if kind == "opus" else 0))
-    channels = int(getattr(info, "channels", 0) or 0)
-    if sample_rate <= 0 or channels <= 0:
-        raise BadAudio("no sample rate or channel count")
-    bitrate = int(getattr(info, "bitrate", 0) or 0)
-    if bitrate <= 0:
-        bitrate = round(size * 8 / length)
-
+    audio, tags, codec = _PARSERS[kind](p, f, head, size)
+    duration_ms, bitrate, sample_rate, channels = _stream_facts(audio.info, kind, size)
     main, featured = split_artist(tags.artist, tags.artist_more)
     return AudioInfo(
         codec=codec, container=container, mime_type=mime, ext=ext,
@@ -479,3 +421,98 @@ def _probe_kind(p: str, f: BinaryIO, kind: str, head: bytes, size: int) -> Audio
         disc_number=int_part(tags.disc), year=year_part(tags.date), explicit=tags.explicit,
         featured=featured, cover=tags.cover, cover_mime=tags.cover_mime if tags.cover else None,
     )
+
+
+def _stream_facts(info: Any, kind: str, size: int) -> tuple[int, int, int, int]:
+    """`(duration_ms, bitrate, sample_rate, channels)` of a parsed stream; `BadAudio` when it has
+    no playable duration, sample rate or channels. A missing bitrate is the file's average."""
+    length = float(getattr(info, "length", 0) or 0)
+    if not math.isfinite(length) or length <= 0 or length > MAX_DURATION_S:
+        raise BadAudio("no playable duration")
+    sample_rate = int(getattr(info, "sample_rate", 0) or (48000 if kind == "opus" else 0))
+    channels = int(getattr(info, "channels", 0) or 0)
+    if sample_rate <= 0 or channels <= 0:
+        raise BadAudio("no sample rate or channel count")
+    bitrate = int(getattr(info, "bitrate", 0) or 0)
+    if bitrate <= 0:
+        bitrate = round(size * 8 / length)
+    return round(length * 1000), bitrate, sample_rate, channels
+
+
+# --- one parser per container: (mutagen's file, its tags, the codec), after its own checks -----
+
+_Parsed = tuple[Any, Tags, str]
+
+
+def _parse_mp3(p: str, f: BinaryIO, head: bytes, size: int) -> _Parsed:
+    audio = _load(MP3, p)
+    if getattr(audio.info, "layer", 3) != 3:
+        raise UnsupportedAudio("MPEG audio layer I/II, not MP3")
+    if _mp3_truncated(f, head, size):
+        raise BadAudio("truncated MP3")
+    return audio, id3_tags(audio.tags), "mp3"
+
+
+def _parse_flac(p: str, f: BinaryIO, head: bytes, size: int) -> _Parsed:
+    audio = _load(FLAC, p)
+    if _flac_truncated(f, head, size, audio.info):
+        raise BadAudio("truncated FLAC")
+    return audio, vorbis_tags(audio.tags, list(audio.pictures)), "flac"
+
+
+def _parse_ogg(loader: Callable[[str], Any], codec: str, p: str, f: BinaryIO, size: int) -> _Parsed:
+    audio = _load(loader, p)
+    if _ogg_truncated(f, size):
+        raise BadAudio("truncated Ogg stream")
+    return audio, vorbis_tags(audio.tags, ogg_pictures(audio.tags)), codec
+
+
+def _parse_vorbis(p: str, f: BinaryIO, head: bytes, size: int) -> _Parsed:
+    return _parse_ogg(OggVorbis, "vorbis", p, f, size)
+
+
+def _parse_opus(p: str, f: BinaryIO, head: bytes, size: int) -> _Parsed:
+    return _parse_ogg(OggOpus, "opus", p, f, size)
+
+
+def _parse_mp4(p: str, f: BinaryIO, head: bytes, size: int) -> _Parsed:
+    if head[8:12] in _IMAGE_BRANDS:
+        raise UnsupportedAudio("an ISO-BMFF image, not audio")
+    state = _mp4_scan(f, size)
+    if state == "truncated":
+        raise BadAudio("truncated MP4")
+    if state == "no-moov":
+        raise UnsupportedAudio("an MP4 file without a movie box holds no audio track")
+    if state == "video":
+        raise UnsupportedAudio("an MP4 with a video track is not an audio file")
+    audio = _load(MP4, p)
+    raw = (getattr(audio.info, "codec", "") or "").lower()
+    if raw.startswith("mp4a"):
+        codec = "aac"
+    elif raw == "alac":
+        codec = "alac"
+    else:
+        raise UnsupportedAudio(f"unsupported MP4 audio codec {raw!r}")
+    return audio, mp4_tags(audio.tags), codec
+
+
+def _parse_wav(p: str, f: BinaryIO, head: bytes, size: int) -> _Parsed:
+    audio = _load(WAVE, p)
+    riff, data_ok = wav_riff_scan(f, size)
+    if not data_ok:
+        raise BadAudio("truncated WAV")
+    tags = id3_tags(audio.tags)
+    for key, value in riff.items():  # RIFF INFO fills what the ID3 chunk left out
+        if getattr(tags, key) is None:
+            setattr(tags, key, value)
+    return audio, tags, "pcm"
+
+
+_PARSERS: dict[str, Callable[[str, BinaryIO, bytes, int], _Parsed]] = {
+    "mp3": _parse_mp3,
+    "flac": _parse_flac,
+    "vorbis": _parse_vorbis,
+    "opus": _parse_opus,
+    "mp4": _parse_mp4,
+    "wav": _parse_wav,
+}

@@ -34,27 +34,25 @@ _SLASH_TOTAL = re.compile(r"\s*\d{1,6}\s*/\s*(\d{1,6})")
 _YEAR = re.compile(r"\s*(\d{4})")
 
 
+def _number(pattern: re.Pattern[str], value: str | None) -> int:
+    """The number in `pattern`'s group at the start of `value`; 0 when there is none."""
+    m = pattern.match(value) if value else None
+    return int(m.group(1)) if m else 0
+
+
 def int_part(value: str | None) -> int | None:
-    if not value:
-        return None
-    m = _LEADING_INT.match(value)
-    n = int(m.group(1)) if m else 0
-    return n or None
+    """The leading number of a tag ("3/12" → 3); None when there is none, or it is 0."""
+    return _number(_LEADING_INT, value) or None
 
 
 def total_part(value: str | None) -> int | None:
-    if not value:
-        return None
-    m = _SLASH_TOTAL.match(value)
-    n = int(m.group(1)) if m else 0
-    return n or None
+    """The total of an "n/total" tag ("3/12" → 12); None when there is none, or it is 0."""
+    return _number(_SLASH_TOTAL, value) or None
 
 
 def year_part(value: str | None) -> int | None:
-    if not value:
-        return None
-    m = _YEAR.match(value)
-    n = int(m.group(1)) if m else 0
+    """The year a date tag starts with ("2019-04-01" → 2019); None unless four digits."""
+    n = _number(_YEAR, value)
     return n if 1000 <= n <= 9999 else None
 
 
@@ -96,7 +94,9 @@ def _truthy_advisory(value: str | None) -> bool:
 
 
 @dataclass
-class _Tags:
+class Tags:
+    """The tags as one container holds them, before `probe` cleans them into an `AudioInfo`."""
+
     title: str | None = None
     artist: str | None = None
     artist_more: list[str] = field(default_factory=list)
@@ -124,8 +124,23 @@ def _image_mime(data: bytes) -> str | None:
     return None
 
 
-def id3_tags(id3: Any) -> _Tags:
-    t = _Tags()
+def _set_artists(t: Tags, values: Any) -> None:
+    """The first non-empty artist value is the artist; the others are more (featured) ones."""
+    artists = [c for c in (clean_tag(v) for v in values) if c]
+    if artists:
+        t.artist, t.artist_more = artists[0], artists[1:]
+
+
+def _set_front_cover(t: Tags, pictures: list[Any]) -> None:
+    """The front cover (picture type 3), else the first picture, with its sniffed MIME type."""
+    chosen = [p for p in pictures if p.type == 3] or pictures
+    if chosen and chosen[0].data:
+        t.cover = bytes(chosen[0].data)
+        t.cover_mime = _image_mime(t.cover) or clean_tag(chosen[0].mime)
+
+
+def id3_tags(id3: Any) -> Tags:
+    t = Tags()
     if id3 is None:
         return t
 
@@ -136,8 +151,7 @@ def id3_tags(id3: Any) -> _Tags:
     t.title, t.album, t.album_artist = text("TIT2"), text("TALB"), text("TPE2")
     tpe1 = id3.get("TPE1")
     if tpe1 is not None and tpe1.text:
-        values = [c for c in (clean_tag(v) for v in tpe1.text) if c]
-        t.artist, t.artist_more = (values[0], values[1:]) if values else (None, [])
+        _set_artists(t, tpe1.text)
     tcon = id3.get("TCON")
     if tcon is not None:
         genres = tcon.genres
@@ -148,16 +162,12 @@ def id3_tags(id3: Any) -> _Tags:
     for frame in id3.getall("TXXX"):
         if frame.desc.strip().upper() in {"ITUNESADVISORY", "EXPLICIT"}:
             t.explicit = _truthy_advisory(clean_tag(frame.text))
-    pictures = id3.getall("APIC")
-    front = [p for p in pictures if p.type == 3] or pictures
-    if front and front[0].data:
-        t.cover = bytes(front[0].data)
-        t.cover_mime = _image_mime(t.cover) or clean_tag(front[0].mime)
+    _set_front_cover(t, id3.getall("APIC"))
     return t
 
 
-def vorbis_tags(tags: Any, pictures: list[Any]) -> _Tags:
-    t = _Tags()
+def vorbis_tags(tags: Any, pictures: list[Any]) -> Tags:
+    t = Tags()
     if tags is None:
         tags = {}
 
@@ -173,20 +183,16 @@ def vorbis_tags(tags: Any, pictures: list[Any]) -> _Tags:
 
     t.title, t.album, t.genre = get("title"), get("album"), get("genre")
     try:
-        artists = [c for c in (clean_tag(v) for v in tags["artist"]) if c]
+        artists = tags["artist"]
     except (KeyError, ValueError):
         artists = []
-    if artists:
-        t.artist, t.artist_more = artists[0], artists[1:]
+    _set_artists(t, artists)
     t.album_artist = get("albumartist", "album artist", "album_artist")
     t.track, t.track_total = get("tracknumber", "track"), get("tracktotal", "totaltracks")
     t.disc = get("discnumber", "disc")
     t.date = get("date", "year", "originaldate")
     t.explicit = _truthy_advisory(get("itunesadvisory", "explicit"))
-    chosen = [p for p in pictures if p.type == 3] or pictures
-    if chosen and chosen[0].data:
-        t.cover = bytes(chosen[0].data)
-        t.cover_mime = _image_mime(t.cover) or clean_tag(chosen[0].mime)
+    _set_front_cover(t, pictures)
     return t
 
 
@@ -206,8 +212,8 @@ def ogg_pictures(tags: Any) -> list[Picture]:
     return pictures
 
 
-def mp4_tags(tags: Any) -> _Tags:
-    t = _Tags()
+def mp4_tags(tags: Any) -> Tags:
+    t = Tags()
     if tags is None:
         return t
 
@@ -217,9 +223,7 @@ def mp4_tags(tags: Any) -> _Tags:
 
     t.title, t.album, t.album_artist = get("\xa9nam"), get("\xa9alb"), get("aART")
     t.genre, t.date = get("\xa9gen"), get("\xa9day")
-    artists = [c for c in (clean_tag(v) for v in tags.get("\xa9ART") or []) if c]
-    if artists:
-        t.artist, t.artist_more = artists[0], artists[1:]
+    _set_artists(t, tags.get("\xa9ART") or [])
     trkn, disk = tags.get("trkn"), tags.get("disk")
     if trkn:
         t.track, t.track_total = str(trkn[0][0]), str(trkn[0][1])

@@ -282,3 +282,20 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, pymysql.err.MySQLError) and len(exc.args) >= 2:
         return str(exc.args[1])
     return str(exc) or type(exc).__name__
+
+
+@asynccontextmanager
+async def database_context(url: str, *, maxsize: int = 20, migrate: bool = True
+                           ) -> AsyncIterator[Database]:
+    """The pool of one process (web server, worker, command), connected and, unless
+    `migrate=False`, migrated (idempotent) for the block; closed after it."""
+    from app.repos import migrate as migrations  # migrate.py builds on this module
+
+    db = Database(url, maxsize=maxsize)
+    await db.connect()
+    try:
+        if migrate:
+            await migrations.migrate(db)
+        yield db
+    finally:
+        await db.close()

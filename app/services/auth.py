@@ -24,7 +24,7 @@ from app.services.security import (
     now,
     token_hash,
 )
-from app.services.users import NewAccount, UserService, public_user
+from app.services.users import NewAccount, UserService
 
 log = logging.getLogger(__name__)
 INVALID_LOGIN = "Wrong username, email or password"
@@ -47,20 +47,13 @@ class Principal:
 
 @dataclass(frozen=True)
 class TokenPair:
+    """A new session's tokens, and its user (the API shows them as `Tokens`)."""
+
     user: Row
     access_token: str
     refresh_token: str
     expires_in: int
     session_id: int
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "user": public_user(self.user, with_email=True),
-            "access_token": self.access_token,
-            "refresh_token": self.refresh_token,
-            "token_type": "Bearer",
-            "expires_in": self.expires_in,
-        }
 
 
 class AuthService:

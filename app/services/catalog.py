@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pymysql
 
@@ -14,23 +15,31 @@ from app.repos.catalog import CatalogRepo
 from app.repos.db import Database, Row, Tx
 from app.services import validation as v
 from app.services.indexer import before_songs_deleted
+from app.services.types import Album, Artist, ArtistDetail, ArtistRef, Browse, Links, Song
 
+T = TypeVar("T")
 ALBUM_TYPES = ("album", "single", "ep", "compilation")
 TTL = 300.0
 
 
-def image_url(image_id: int | None, size: int = 300) -> str | None:
-    return f"/api/image/{image_id}?size={size}" if image_id else None
+def image_url(links: Links, image_id: int | None) -> str | None:
+    """The URL of an entity's picture (the size every shape uses), None when it has none."""
+    return links.image(image_id) if image_id else None
 
 
-def song_json(row: Row, featured: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _artist_refs(found: Sequence[Mapping[str, Any]] | None) -> list[ArtistRef]:
+    """A song's featured artists as the repository found them, as `{id, name}`."""
+    return [{"id": a["id"], "name": a["name"]} for a in found or ()]
+
+
+def song_json(row: Row, links: Links, featured: Sequence[Mapping[str, Any]] | None = None) -> Song:
     """The song shape of the API (SPEC 5.0)."""
     return {
         "id": row["id"],
         "title": row["title"],
         "artist_id": row["artist_id"],
         "artist": {"id": row["artist_id"], "name": row["artist_name"]},
-        "featured_artists": featured or [],
+        "featured_artists": _artist_refs(featured),
         "album_id": row["album_id"],
         "album": {"id": row["album_id"], "title": row["album_title"]} if row["album_id"] else None,
         "track_number": row["track_number"],
@@ -45,13 +54,14 @@ def song_json(row: Row, featured: list[dict[str, Any]] | None = None) -> dict[st
         "genre": row["genre"],
         "explicit": bool(row["explicit"]),
         "play_count": row["play_count"],
-        "cover_url": image_url(row["cover_image_id"]),
-        "stream_url": f"/api/stream/{row['id']}",
+        "cover_url": image_url(links, row["cover_image_id"]),
+        "stream_url": links.stream(row["id"]),
         "created_at": v.rfc3339(row["created_at"]),
     }
 
 
-def album_json(row: Row) -> dict[str, Any]:
+def album_json(row: Row, links: Links) -> Album:
+    """The album shape of the API, without its songs."""
     return {
         "id": row["id"],
         "title": row["title"],
@@ -62,16 +72,17 @@ def album_json(row: Row) -> dict[str, Any]:
         "genre": row["genre"],
         "song_count": int(row["song_count"]),
         "duration_ms": int(row["duration_ms"]),
-        "cover_url": image_url(row["cover_image_id"]),
+        "cover_url": image_url(links, row["cover_image_id"]),
         "created_at": v.rfc3339(row["created_at"]),
     }
 
 
-def artist_json(row: Row) -> dict[str, Any]:
+def artist_json(row: Row, links: Links) -> Artist:
+    """The artist shape of lists, without the counts."""
     return {
         "id": row["id"],
         "name": row["name"],
-        "image_url": image_url(row["image_id"]),
+        "image_url": image_url(links, row["image_id"]),
         "bio": row["bio"],
         "created_at": v.rfc3339(row["created_at"]),
     }
@@ -105,6 +116,11 @@ def _opt_text(body: dict[str, Any], name: str, errors: v.Fields, max_len: int) -
     return text or None
 
 
+def _filter_parts(filters: dict[str, Any]) -> list[tuple[str, str]]:
+    """A list's filters as part of its cache key: those set, in a fixed order."""
+    return sorted((k, str(val)) for k, val in filters.items() if val)
+
+
 def _bool(body: dict[str, Any], name: str, errors: v.Fields) -> bool | None:
     value = body.get(name)
     if value is None:
@@ -118,24 +134,45 @@ def _bool(body: dict[str, Any], name: str, errors: v.Fields) -> bool | None:
 
 
 class CatalogService:
-    def __init__(self, db: Database, cache: Cache) -> None:
+    """The catalogue: reads (cached, shared by every viewer) and admin writes (with events)."""
+
+    def __init__(self, db: Database, cache: Cache, links: Links) -> None:
         self.db = db
         self.cache = cache
+        self.links = links
         self.repo = CatalogRepo(db)
 
     # reads -------------------------------------------------------------------------------
-    async def _load_song(self, song_id: int) -> dict[str, Any] | None:
-        row = await self.repo.song(song_id)
-        if row is None:
-            return None
-        featured = await self.repo.featured([song_id])
-        return song_json(row, featured.get(song_id))
+    async def _songs_json(self, rows: list[Row]) -> list[Song]:
+        featured = await self.repo.featured([r["id"] for r in rows])
+        return [song_json(r, self.links, featured.get(r["id"])) for r in rows]
 
-    async def song(self, song_id: int) -> dict[str, Any]:
-        value = await self.cache.get_or_load(f"song:{song_id}", lambda: self._load_song(song_id), TTL)
+    async def _load_song(self, song_id: int) -> Song | None:
+        row = await self.repo.song(song_id)
+        return None if row is None else (await self._songs_json([row]))[0]
+
+    async def _cached_page(self, group: str, parts: Sequence[Any],
+                           load: Callable[[], Awaitable[tuple[list[T], int]]]) -> tuple[list[T], int]:
+        """A page of a list, cached briefly under its group's generation (writes bump it)."""
+
+        async def as_json() -> list[Any]:
+            items, total = await load()
+            return [items, total]
+
+        key = await self.cache.list_key(group, *parts)
+        items, total = await (self.cache.get_or_load(key, as_json, 60) if key else as_json())
+        return items, total
+
+    async def _cached_one(self, key: str, load: Callable[[], Awaitable[T | None]], missing: str) -> T:
+        """One entry, cached under `key`; 404 (`missing`) when there is none."""
+        value = await self.cache.get_or_load(key, load, TTL)
         if value is None:
-            raise NotFound("No such song")
+            raise NotFound(missing)
         return value
+
+    async def song(self, song_id: int) -> Song:
+        """One song; 404 when there is none."""
+        return await self._cached_one(f"song:{song_id}", lambda: self._load_song(song_id), "No such song")
 
     async def song_json_bytes(self, song_id: int) -> bytes:
         """The song as JSON bytes, straight from the cache (the hottest read of the API)."""
@@ -146,84 +183,71 @@ class CatalogService:
 
     async def songs(
         self, filters: dict[str, Any], limit: int, offset: int, order: str = "newest"
-    ) -> tuple[list[dict[str, Any]], int]:
-        async def load() -> list[Any]:
+    ) -> tuple[list[Song], int]:
+        """A page of songs, filtered, with the total."""
+        async def load() -> tuple[list[Song], int]:
             rows, total = await self.repo.songs(filters, limit, offset, order)
-            featured = await self.repo.featured([r["id"] for r in rows])
-            return [[song_json(r, featured.get(r["id"])) for r in rows], total]
+            return await self._songs_json(rows), total
 
-        key = await self.cache.list_key(
-            "songs", order, limit, offset, *sorted((k, str(val)) for k, val in filters.items() if val)
-        )
-        items, total = await (self.cache.get_or_load(key, load, 60) if key else load())
-        return items, total
+        return await self._cached_page("songs", (order, limit, offset, *_filter_parts(filters)), load)
 
-    async def artist(self, artist_id: int) -> dict[str, Any]:
-        async def load() -> dict[str, Any] | None:
+    async def artist(self, artist_id: int) -> ArtistDetail:
+        """One artist with its album and song counts; 404 when there is none."""
+        async def load() -> ArtistDetail | None:
             row = await self.repo.artist(artist_id)
             if row is None:
                 return None
-            out = artist_json(row)
-            counts = await self.repo.artist_counts([artist_id])
-            out["album_count"], out["song_count"] = counts.get(artist_id, (0, 0))
-            return out
+            albums, songs = (await self.repo.artist_counts([artist_id])).get(artist_id, (0, 0))
+            return {**artist_json(row, self.links), "album_count": albums, "song_count": songs}
 
-        value = await self.cache.get_or_load(f"artist:{artist_id}", load, TTL)
-        if value is None:
-            raise NotFound("No such artist")
-        return value
+        return await self._cached_one(f"artist:{artist_id}", load, "No such artist")
 
-    async def artists(self, q: str, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        async def load() -> list[Any]:
+    async def artists(self, q: str, limit: int, offset: int) -> tuple[list[Artist], int]:
+        """A page of artists whose name matches `q`, with the total."""
+        async def load() -> tuple[list[Artist], int]:
             rows, total = await self.repo.artists(q, limit, offset)
-            return [[artist_json(r) for r in rows], total]
+            return [artist_json(r, self.links) for r in rows], total
 
-        key = await self.cache.list_key("artists", q.lower(), limit, offset)
-        items, total = await (self.cache.get_or_load(key, load, 60) if key else load())
-        return items, total
+        return await self._cached_page("artists", (q.lower(), limit, offset), load)
 
-    async def album(self, album_id: int, with_songs: bool = True) -> dict[str, Any]:
-        async def load() -> dict[str, Any] | None:
+    async def album(self, album_id: int, with_songs: bool = True) -> Album:
+        """One album, with its songs unless `with_songs` is false; 404 when there is none."""
+        async def load() -> Album | None:
             row = await self.repo.album(album_id)
             if row is None:
                 return None
-            out = album_json(row)
             rows, _ = await self.repo.songs({"album_id": album_id}, 1000, 0, "album")
-            featured = await self.repo.featured([r["id"] for r in rows])
-            out["songs"] = [song_json(r, featured.get(r["id"])) for r in rows]
-            return out
+            return {**album_json(row, self.links), "songs": await self._songs_json(rows)}
 
-        value = await self.cache.get_or_load(f"album:{album_id}", load, TTL)
-        if value is None:
-            raise NotFound("No such album")
+        value = await self._cached_one(f"album:{album_id}", load, "No such album")
         if not with_songs:
             value.pop("songs", None)
         return value
 
     async def albums(
         self, filters: dict[str, Any], limit: int, offset: int, order: str = "newest"
-    ) -> tuple[list[dict[str, Any]], int]:
-        async def load() -> list[Any]:
+    ) -> tuple[list[Album], int]:
+        """A page of albums, filtered, with the total."""
+        async def load() -> tuple[list[Album], int]:
             rows, total = await self.repo.albums(filters, limit, offset, order)
-            return [[album_json(r) for r in rows], total]
+            return [album_json(r, self.links) for r in rows], total
 
-        key = await self.cache.list_key(
-            "albums", order, limit, offset, *sorted((k, str(val)) for k, val in filters.items() if val)
-        )
-        items, total = await (self.cache.get_or_load(key, load, 60) if key else load())
-        return items, total
+        return await self._cached_page("albums", (order, limit, offset, *_filter_parts(filters)), load)
 
-    async def artist_albums(self, artist_id: int, limit: int, offset: int) -> tuple[list[Any], int]:
+    async def artist_albums(self, artist_id: int, limit: int, offset: int) -> tuple[list[Album], int]:
+        """A page of an artist's albums, by year; 404 for an unknown artist."""
         await self.artist(artist_id)
         return await self.albums({"artist_id": artist_id}, limit, offset, "year")
 
-    async def artist_top_songs(self, artist_id: int, limit: int = 10) -> list[dict[str, Any]]:
+    async def artist_top_songs(self, artist_id: int, limit: int = 10) -> list[Song]:
+        """An artist's most played songs; 404 for an unknown artist."""
         await self.artist(artist_id)
         items, _ = await self.songs({"artist_id": artist_id}, limit, 0, "popular")
         return items
 
-    async def browse(self) -> dict[str, Any]:
-        async def load() -> dict[str, Any]:
+    async def browse(self) -> Browse:
+        """The genres and years of the catalogue, with their song counts."""
+        async def load() -> Browse:
             genres = await self.repo.genres()
             years = await self.repo.years()
             return {
@@ -248,7 +272,7 @@ class CatalogService:
         await self.cache.invalidate(*keys)
         await self.cache.bump("songs", "albums", "artists")
 
-    async def create_artist(self, body: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    async def create_artist(self, body: dict[str, Any], actor: Actor) -> ArtistDetail:
         errors = v.Fields()
         name = v.clean_text(body.get("name"), "name", errors, min_len=1, max_len=255)
         bio = _opt_text(body, "bio", errors, 5000)
@@ -266,7 +290,7 @@ class CatalogService:
         await self._after_write(f"artist:{artist_id}")
         return await self.artist(artist_id)
 
-    async def update_artist(self, artist_id: int, body: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    async def update_artist(self, artist_id: int, body: dict[str, Any], actor: Actor) -> ArtistDetail:
         await self.artist(artist_id)
         errors = v.Fields()
         changes: dict[str, Any] = {}
@@ -309,7 +333,7 @@ class CatalogService:
                                         for sid in featuring])
         await self._after_write(f"artist:{artist_id}", *(f"song:{sid}" for sid in featuring))
 
-    async def set_artist_image(self, artist_id: int, image_id: int, actor: Actor) -> dict[str, Any]:
+    async def set_artist_image(self, artist_id: int, image_id: int, actor: Actor) -> ArtistDetail:
         await self.artist(artist_id)
         async with self.db.transaction() as tx:
             await self.repo.update_artist(tx, artist_id, {"image_id": image_id})
@@ -340,7 +364,7 @@ class CatalogService:
         errors.check()
         return changes
 
-    async def create_album(self, body: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    async def create_album(self, body: dict[str, Any], actor: Actor) -> Album:
         fields = self._album_fields(body, creating=True)
         await self._require_artist(fields["artist_id"])
         try:
@@ -362,7 +386,7 @@ class CatalogService:
         if await self.repo.artist(artist_id) is None:
             raise InvalidInput(details={"fields": {"artist_id": "no such artist"}})
 
-    async def update_album(self, album_id: int, body: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    async def update_album(self, album_id: int, body: dict[str, Any], actor: Actor) -> Album:
         before = await self.album(album_id)
         changes = self._album_fields(body, creating=False)
         if changes.get("artist_id"):
@@ -391,7 +415,7 @@ class CatalogService:
         songs = [f"song:{s['id']}" for s in before.get("songs", [])]
         await self._after_write(f"album:{album_id}", f"artist:{before['artist_id']}", *songs)
 
-    async def set_album_cover(self, album_id: int, image_id: int, actor: Actor) -> dict[str, Any]:
+    async def set_album_cover(self, album_id: int, image_id: int, actor: Actor) -> Album:
         before = await self.album(album_id)
         async with self.db.transaction() as tx:
             await self.repo.update_album(tx, album_id, {"cover_image_id": image_id})
@@ -421,7 +445,7 @@ class CatalogService:
         errors.check()
         return changes
 
-    async def update_song(self, song_id: int, body: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    async def update_song(self, song_id: int, body: dict[str, Any], actor: Actor) -> Song:
         before = await self.song(song_id)
         changes = self.song_changes(body)
         if "artist_id" in changes:

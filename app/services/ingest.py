@@ -20,6 +20,7 @@ from app.media.store import MediaStore
 from app.repos.catalog import CatalogRepo
 from app.repos.db import Database, Tx
 from app.services.catalog import Actor, CatalogService
+from app.services.types import Song
 
 log = logging.getLogger(__name__)
 UNKNOWN_ARTIST = "Unknown Artist"
@@ -176,57 +177,55 @@ class IngestService:
         artist_id = overrides.get("artist_id")
         if artist_id is None:
             artist_id = await self._artist(tx, info.artist or UNKNOWN_ARTIST, batch, created)
-        album_id = overrides.get("album_id")
         genre = overrides.get("genre", info.genre)
         year = overrides.get("year", info.year)
+        album_id = overrides.get("album_id")
         if album_id is None and info.album:
-            album_artist_id = artist_id
-            if info.album_artist and info.album_artist.lower() != (info.artist or "").lower():
-                album_artist_id = await self._artist(tx, info.album_artist, batch, created)
-            album_id = await self._album(tx, info, album_artist_id, year, genre, batch, created)
-        cover_image_id = None
-        if prepared.cover_image is not None:
-            sha, width, height = prepared.cover_image
-            if batch is not None and sha in batch.images:
-                cover_image_id = batch.images[sha]
-            else:
-                cover_image_id = await self.repo.upsert_image(tx, sha, width, height)
-                if batch is not None:
-                    batch.images[sha] = cover_image_id
+            album_id = await self._tagged_album(tx, info, artist_id, year, genre, batch, created)
+        cover_image_id = await self._cover(tx, prepared, album_id, batch)
+        featured_ids = await self._featured(tx, info, artist_id, batch, created)
+        fields = _song_fields(prepared, overrides, artist_id, album_id, genre, year)
+        # A song on an album shows the album's cover; only a song without one keeps its own.
+        fields["cover_image_id"] = cover_image_id if cover_image_id and not album_id else None
+        return fields, featured_ids
+
+    async def _tagged_album(self, tx: Tx, info: AudioInfo, artist_id: int, year: int | None,
+                            genre: str | None, batch: Batch | None,
+                            created: list[tuple[str, int]]) -> int:
+        """The album named in the tags, under its album artist when that is not the song's."""
+        album_artist_id = artist_id
+        if info.album_artist and info.album_artist.lower() != (info.artist or "").lower():
+            album_artist_id = await self._artist(tx, info.album_artist, batch, created)
+        return await self._album(tx, info, album_artist_id, year, genre, batch, created)
+
+    async def _cover(self, tx: Tx, prepared: Prepared, album_id: int | None,
+                     batch: Batch | None) -> int | None:
+        """The embedded cover's image id (kept in `tx`), also made the album's cover when it has
+        none yet; None without a cover."""
+        if prepared.cover_image is None:
+            return None
+        sha, width, height = prepared.cover_image
+        if batch is not None and sha in batch.images:
+            cover_image_id = batch.images[sha]
+        else:
+            cover_image_id = await self.repo.upsert_image(tx, sha, width, height)
+            if batch is not None:
+                batch.images[sha] = cover_image_id
         if cover_image_id and album_id and (batch is None or album_id not in batch.covered):
             await self.repo.set_album_cover_if_missing(tx, album_id, cover_image_id)
             if batch is not None:
                 batch.covered.add(album_id)
-        featured_ids = []
+        return cover_image_id
+
+    async def _featured(self, tx: Tx, info: AudioInfo, artist_id: int, batch: Batch | None,
+                        created: list[tuple[str, int]]) -> list[int]:
+        """The featured artists' ids, in tag order, without the main artist or repeats."""
+        featured_ids: list[int] = []
         for name in info.featured:
             fid = await self._artist(tx, name, batch, created)
             if fid != artist_id and fid not in featured_ids:
                 featured_ids.append(fid)
-        explicit = overrides.get("explicit")
-        name = prepared.file_path if prepared.source_name is None else prepared.source_name
-        title = overrides.get("title") or info.title or title_from_filename(name) or "Untitled"
-        return {
-            "title": title,
-            "artist_id": artist_id,
-            "album_id": album_id,
-            "track_number": overrides.get("track_number", info.track_number),
-            "disc_number": overrides.get("disc_number") or info.disc_number or 1,
-            "duration_ms": info.duration_ms,
-            "bitrate": info.bitrate,
-            "sample_rate": info.sample_rate,
-            "codec": info.codec,
-            "mime_type": info.mime_type,
-            "size": prepared.size,
-            "sha256": prepared.sha256,
-            "audio_sha256": prepared.audio_sha256,
-            "file_path": prepared.file_path,
-            "in_place": int(prepared.in_place),
-            "source_mtime": prepared.source_mtime,
-            "genre": genre,
-            "year": year,
-            "explicit": int(info.explicit if explicit is None else explicit),
-            "cover_image_id": cover_image_id if cover_image_id and not album_id else None,
-        }, featured_ids
+        return featured_ids
 
     @staticmethod
     async def _emit(tx: Tx, found: list[events.Event], batch: Batch | None) -> None:
@@ -318,7 +317,7 @@ class IngestService:
     async def upload(
         self, temp: Path, size: int, sha256: str, overrides: dict[str, Any], actor: Actor,
         filename: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Song:
         """An uploaded file, already on disk in a temporary place: probe, store, add (an
         untagged file is titled from `filename`, the client's name for it). The temporary file
         is always removed; nothing is stored on refusal."""
@@ -358,6 +357,36 @@ class IngestService:
                 self.media.remove(file_path)
             except (OSError, ValueError):
                 log.warning("could not remove stored file %s", file_path)
+
+
+def _song_fields(prepared: Prepared, overrides: dict[str, Any], artist_id: int,
+                 album_id: int | None, genre: str | None, year: int | None) -> dict[str, Any]:
+    """A song row's columns from the probed file, the overrides given and the ids found."""
+    info = prepared.info
+    explicit = overrides.get("explicit")
+    name = prepared.file_path if prepared.source_name is None else prepared.source_name
+    title = overrides.get("title") or info.title or title_from_filename(name) or "Untitled"
+    return {
+        "title": title,
+        "artist_id": artist_id,
+        "album_id": album_id,
+        "track_number": overrides.get("track_number", info.track_number),
+        "disc_number": overrides.get("disc_number") or info.disc_number or 1,
+        "duration_ms": info.duration_ms,
+        "bitrate": info.bitrate,
+        "sample_rate": info.sample_rate,
+        "codec": info.codec,
+        "mime_type": info.mime_type,
+        "size": prepared.size,
+        "sha256": prepared.sha256,
+        "audio_sha256": prepared.audio_sha256,
+        "file_path": prepared.file_path,
+        "in_place": int(prepared.in_place),
+        "source_mtime": prepared.source_mtime,
+        "genre": genre,
+        "year": year,
+        "explicit": int(info.explicit if explicit is None else explicit),
+    }
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")

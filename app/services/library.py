@@ -7,18 +7,26 @@ it, and one made private since is left out of every answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal, TypeVar, overload
 
 from app.errors import InvalidInput, NotFound
 from app.repos.library import TABLES, LibraryRepo
 from app.services import validation as v
 from app.services.catalog import CatalogService
 from app.services.playlists import PlaylistService
+from app.services.types import (
+    FollowedArtist,
+    FollowedPlaylist,
+    LibraryEntry,
+    LikedSong,
+    SavedAlbum,
+    Song,
+)
 
 KINDS = tuple(TABLES)
-SINGULAR = {"songs": "song", "albums": "album", "artists": "artist", "playlists": "playlist"}
 MAX_CONTAINS = 50
+T = TypeVar("T")
 
 
 def parse_ids(raw: str | None) -> list[int]:
@@ -32,6 +40,8 @@ def parse_ids(raw: str | None) -> list[int]:
 
 
 class LibraryService:
+    """Each listener's library; answers depend on the viewer, so none is cached."""
+
     def __init__(self, catalog: CatalogService, playlists: PlaylistService) -> None:
         self.catalog = catalog
         self.playlists = playlists
@@ -63,32 +73,57 @@ class LibraryService:
     async def counts(self, user_id: int) -> dict[str, int]:
         return await self.repo.counts(user_id)
 
+    @overload
+    async def page(self, kind: Literal["songs"], user_id: int, limit: int, offset: int
+                   ) -> tuple[list[LikedSong], int]: ...
+    @overload
+    async def page(self, kind: Literal["albums"], user_id: int, limit: int, offset: int
+                   ) -> tuple[list[SavedAlbum], int]: ...
+    @overload
+    async def page(self, kind: Literal["artists"], user_id: int, limit: int, offset: int
+                   ) -> tuple[list[FollowedArtist], int]: ...
+    @overload
+    async def page(self, kind: Literal["playlists"], user_id: int, limit: int, offset: int
+                   ) -> tuple[list[FollowedPlaylist], int]: ...
+    @overload
     async def page(self, kind: str, user_id: int, limit: int, offset: int
-                   ) -> tuple[list[dict[str, Any]], int]:
-        """A page of the library, newest first: `{added_at, <song|album|artist|playlist>}`."""
+                   ) -> tuple[list[LibraryEntry], int]: ...
+
+    async def page(self, kind: str, user_id: int, limit: int, offset: int
+                   ) -> tuple[Sequence[LibraryEntry], int]:
+        """A page of the library, newest first: `{added_at, <song|album|artist|playlist>}`
+        (an item deleted while this read is left out)."""
         rows, total = await self.repo.page(kind, user_id, limit, offset)
-        ids = [int(r["item_id"]) for r in rows]
-        items = await self._items(kind, ids)
-        out = []
-        for r in rows:
-            item = items.get(int(r["item_id"]))
-            if item is not None:
-                out.append({"added_at": v.rfc3339(r["added_at"]), SINGULAR[kind]: item})
+        added = [(int(r["item_id"]), v.rfc3339(r["added_at"])) for r in rows]
+        ids = [item_id for item_id, _ in added]
+        out: list[LibraryEntry]
+        if kind == "songs":
+            songs = await self._songs(ids)
+            out = [{"added_at": at, "song": songs[i]} for i, at in added if i in songs]
+        elif kind == "albums":
+            albums = await _each(ids, lambda i: self.catalog.album(i, with_songs=False))
+            out = [{"added_at": at, "album": albums[i]} for i, at in added if i in albums]
+        elif kind == "artists":
+            artists = await _each(ids, self.catalog.artist)
+            out = [{"added_at": at, "artist": artists[i]} for i, at in added if i in artists]
+        else:
+            found = await self.playlists.many(ids) if ids else {}
+            out = [{"added_at": at, "playlist": found[i]} for i, at in added if i in found]
         return out, total
 
-    async def _items(self, kind: str, ids: list[int]) -> dict[int, Any]:
+    async def _songs(self, ids: list[int]) -> dict[int, Song]:
         if not ids:
             return {}
-        if kind == "songs":
-            songs, _ = await self.catalog.songs({"ids": sorted(set(ids))}, len(ids), 0)
-            return {s["id"]: s for s in songs}
-        if kind == "playlists":
-            return await self.playlists.many(ids)
-        out: dict[int, Any] = {}
-        for item_id in ids:
-            try:
-                out[item_id] = (await self.catalog.album(item_id, with_songs=False)
-                                if kind == "albums" else await self.catalog.artist(item_id))
-            except NotFound:
-                continue
-        return out
+        songs, _ = await self.catalog.songs({"ids": sorted(set(ids))}, len(ids), 0)
+        return {s["id"]: s for s in songs}
+
+
+async def _each(ids: list[int], load: Callable[[int], Awaitable[T]]) -> dict[int, T]:
+    """Items loaded one by one (from the catalogue's cache), those deleted since left out."""
+    out: dict[int, T] = {}
+    for item_id in ids:
+        try:
+            out[item_id] = await load(item_id)
+        except NotFound:
+            continue
+    return out

@@ -12,6 +12,7 @@ from app.errors import InvalidInput, NotFound
 from app.repos.db import Database, Tx
 from app.repos.listening import ListeningRepo
 from app.services.catalog import CatalogService
+from app.services.types import DayPlays, HistoryEntry, RecentPlay, Song, Stats, TopSong
 from app.services.validation import rfc3339
 
 PERIODS = {"day": 1, "week": 7, "month": 30, "year": 365, "all": None}
@@ -77,46 +78,51 @@ class ListeningService:
         await self.cache.invalidate(f"song:{song_id}")
         await self.cache.bump("charts")
 
-    async def _songs(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+    async def _songs(self, ids: list[int]) -> dict[int, Song]:
         if not ids:
             return {}
         items, _ = await self.catalog.songs({"ids": ids}, len(ids), 0)
         return {s["id"]: s for s in items}
 
-    async def history(self, user_id: int, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    async def history(self, user_id: int, limit: int, offset: int) -> tuple[list[HistoryEntry], int]:
+        """A page of the user's plays, newest first, with the total."""
         rows, total = await self.repo.history(user_id, limit, offset)
         songs = await self._songs(sorted({r["song_id"] for r in rows}))
-        items = [{"played_at": rfc3339(r["played_at"]), "played_ms": r["played_ms"],
-                  "play_id": r["play_id"], "song": songs[r["song_id"]]}
-                 for r in rows if r["song_id"] in songs]
+        items: list[HistoryEntry] = [
+            {"played_at": rfc3339(r["played_at"]), "played_ms": r["played_ms"],
+             "play_id": r["play_id"], "song": songs[r["song_id"]]}
+            for r in rows if r["song_id"] in songs
+        ]
         return items, total
 
     async def clear(self, user_id: int) -> None:
         await self.repo.clear(user_id)
 
-    async def recent(self, user_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    async def recent(self, user_id: int, limit: int = 20) -> list[RecentPlay]:
         rows = await self.repo.recent(user_id, limit)
         songs = await self._songs([r["song_id"] for r in rows])
         return [{"played_at": rfc3339(r["played_at"]), "song": songs[r["song_id"]]}
                 for r in rows if r["song_id"] in songs]
 
-    async def top_songs(self, user_id: int | None, period: str, limit: int) -> list[dict[str, Any]]:
+    async def top_songs(self, user_id: int | None, period: str, limit: int) -> list[TopSong]:
+        """The most played songs of a period: the user's, or everyone's (`user_id` None)."""
         rows = await self.repo.top_songs(user_id, since(period), limit)
         songs = await self._songs([r["song_id"] for r in rows])
         return [{"plays": int(r["plays"]), "song": songs[r["song_id"]]}
                 for r in rows if r["song_id"] in songs]
 
-    async def charts(self, period: str, limit: int) -> list[dict[str, Any]]:
+    async def charts(self, period: str, limit: int) -> list[TopSong]:
         """Everyone's most played songs: the same for every viewer, so cached."""
         since(period)
 
-        async def load() -> list[dict[str, Any]]:
+        async def load() -> list[TopSong]:
             return await self.top_songs(None, period, limit)
 
         key = await self.cache.list_key("charts", period, limit)
-        return await (self.cache.get_or_load(key, load, 60) if key else load())  # type: ignore[no-any-return,unused-ignore]
+        return await (self.cache.get_or_load(key, load, 60) if key else load())
 
-    async def stats(self, user_id: int) -> dict[str, Any]:
+    async def stats(self, user_id: int) -> Stats:
+        """The user's totals, top artists and songs of the month, and plays per day."""
         row = await self.repo.stats(user_id)
         month = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=30)
         return {
@@ -130,12 +136,12 @@ class ListeningService:
             "per_day": await self.per_day(user_id, month),
         }
 
-    async def per_day(self, user_id: int | None, start: dt.datetime) -> list[dict[str, Any]]:
+    async def per_day(self, user_id: int | None, start: dt.datetime) -> list[DayPlays]:
         """Plays per day from `start` to today, days without plays included (for charts)."""
         found = {r["day"]: int(r["plays"]) for r in await self.repo.per_day(user_id, start)}
         today = dt.datetime.now(dt.UTC).date()
         day = start.date()
-        out = []
+        out: list[DayPlays] = []
         while day <= today:
             out.append({"day": day.isoformat(), "plays": found.get(day, 0)})
             day += dt.timedelta(days=1)

@@ -23,6 +23,16 @@ from app.repos.db import Database, Row, Tx
 from app.repos.playlists import PlaylistRepo
 from app.services import validation as v
 from app.services.catalog import Actor, CatalogService, image_url
+from app.services.types import (
+    Collaborator,
+    Links,
+    Page,
+    Playlist,
+    PlaylistEntry,
+    PlaylistWithSongs,
+    Song,
+    UserRef,
+)
 from app.services.users import UserService
 
 MAX_ENTRIES = 10_000
@@ -73,7 +83,7 @@ def check_move(count: int, start: int, before: int, length: int) -> None:
 # ---------------------------------------------------------------- shapes and input
 
 
-def playlist_json(row: Row) -> dict[str, Any]:
+def playlist_json(row: Row, links: Links) -> Playlist:
     """The playlist shape of the API (SPEC 5.0)."""
     return {
         "id": row["id"],
@@ -83,7 +93,7 @@ def playlist_json(row: Row) -> dict[str, Any]:
         "is_collaborative": bool(row["is_collaborative"]),
         "owner": {"id": row["owner_id"], "username": row["owner_username"],
                   "display_name": row["owner_display_name"]},
-        "cover_url": image_url(row["cover_image_id"]),
+        "cover_url": image_url(links, row["cover_image_id"]),
         "song_count": int(row["song_count"]),
         "created_at": v.rfc3339(row["created_at"]),
         "updated_at": v.rfc3339(row["updated_at"]),
@@ -148,9 +158,12 @@ class Access:
 
 
 class PlaylistService:
+    """Playlists, read and written with the viewer's rights checked each time (never cached)."""
+
     def __init__(self, db: Database, catalog: CatalogService, users: UserService) -> None:
         self.db = db
         self.catalog = catalog
+        self.links = catalog.links  # covers are images of the same API as the catalogue's
         self.users = users
         self.repo = PlaylistRepo(db)
 
@@ -166,45 +179,46 @@ class PlaylistService:
             raise NotFound("No such playlist")
         return Access(row, is_owner, is_collab)
 
-    async def get(self, playlist_id: int, viewer_id: int, limit: int, offset: int) -> dict[str, Any]:
+    async def get(self, playlist_id: int, viewer_id: int, limit: int, offset: int) -> PlaylistWithSongs:
         """A playlist the viewer may see, with one page of its entries."""
         access = await self.access(playlist_id, viewer_id)
         return await self._with_songs(access.row, limit, offset)
 
-    async def _with_songs(self, row: Row, limit: int, offset: int) -> dict[str, Any]:
-        out = playlist_json(row)
+    async def _with_songs(self, row: Row, limit: int, offset: int) -> PlaylistWithSongs:
+        out = playlist_json(row, self.links)
         entries = await self.repo.entries(row["id"], limit, offset)
         ids = sorted({e["song_id"] for e in entries})
-        songs: dict[int, Any] = {}
+        songs: dict[int, Song] = {}
         if ids:
             found, _ = await self.catalog.songs({"ids": ids}, len(ids), 0)
             songs = {s["id"]: s for s in found}
-        items = []
+        items: list[PlaylistEntry] = []
         for i, e in enumerate(entries):
             song = songs.get(e["song_id"])
             if song is None:  # deleted while we read
                 continue
-            added_by = None
+            added_by: UserRef | None = None
             if e["added_by"] is not None:
                 added_by = {"id": e["added_by"], "username": e["added_by_username"],
                             "display_name": e["added_by_display_name"]}
             items.append({"position": offset + i, "added_at": v.rfc3339(e["added_at"]),
                           "added_by": added_by, "song": song})
-        out["songs"] = {"items": items, "total": out["song_count"], "limit": limit, "offset": offset}
-        return out
+        page: Page[PlaylistEntry] = {"items": items, "total": out["song_count"], "limit": limit,
+                                     "offset": offset}
+        return {**out, "songs": page}
 
     async def duration_ms(self, playlist_id: int) -> int:
         return await self.repo.duration_ms(playlist_id)
 
-    async def mine(self, viewer_id: int, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    async def mine(self, viewer_id: int, limit: int, offset: int) -> tuple[list[Playlist], int]:
         """The viewer's own playlists and those they collaborate on."""
         rows, total = await self.repo.of_user(viewer_id, limit, offset)
-        return [playlist_json(r) for r in rows], total
+        return [playlist_json(r, self.links) for r in rows], total
 
     async def public(self, q: str, limit: int, offset: int, owner_id: int | None = None
-                     ) -> tuple[list[dict[str, Any]], int]:
+                     ) -> tuple[list[Playlist], int]:
         rows, total = await self.repo.public(q, limit, offset, owner_id)
-        return [playlist_json(r) for r in rows], total
+        return [playlist_json(r, self.links) for r in rows], total
 
     async def profile_counts(self, owner_id: int) -> dict[str, int]:
         return {"public_playlists": await self.repo.count_public_of(owner_id),
@@ -213,22 +227,22 @@ class PlaylistService:
     async def visible_ids(self, viewer_id: int, ids: Sequence[int]) -> set[int]:
         return await self.repo.visible_ids(viewer_id, ids)
 
-    async def collaborators(self, playlist_id: int, viewer_id: int) -> list[dict[str, Any]]:
+    async def collaborators(self, playlist_id: int, viewer_id: int) -> list[Collaborator]:
         await self.access(playlist_id, viewer_id)
         return [{"id": r["id"], "username": r["username"], "display_name": r["display_name"],
                  "added_at": v.rfc3339(r["added_at"])}
                 for r in await self.repo.collaborators(playlist_id)]
 
-    async def shared(self, token: str) -> dict[str, Any]:
+    async def shared(self, token: str) -> Playlist:
         """The playlist behind a share link, whatever its visibility; 404 once revoked."""
         if not 20 <= len(token) <= 100:
             raise NotFound("No such link")
         row = await self.repo.by_share(share_hash(token))
         if row is None:
             raise NotFound("No such link")
-        return playlist_json(row)
+        return playlist_json(row, self.links)
 
-    async def shared_songs(self, playlist_id: int, limit: int, offset: int) -> dict[str, Any]:
+    async def shared_songs(self, playlist_id: int, limit: int, offset: int) -> PlaylistWithSongs:
         row = await self.repo.get(playlist_id)
         if row is None:
             raise NotFound("No such link")
@@ -237,14 +251,14 @@ class PlaylistService:
     async def has_share(self, playlist_id: int) -> bool:
         return await self.repo.has_share(playlist_id)
 
-    async def many(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    async def many(self, ids: Sequence[int]) -> dict[int, Playlist]:
         """Playlists by id, without a visibility check (callers filter first)."""
-        return {r["id"]: playlist_json(r) for r in await self.repo.many(ids)}
+        return {r["id"]: playlist_json(r, self.links) for r in await self.repo.many(ids)}
 
-    async def every(self, q: str, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    async def every(self, q: str, limit: int, offset: int) -> tuple[list[Playlist], int]:
         """Every playlist, for admins' moderation."""
         rows, total = await self.repo.every(q, limit, offset)
-        return [playlist_json(r) for r in rows], total
+        return [playlist_json(r, self.links) for r in rows], total
 
     # writes ------------------------------------------------------------------------------
     async def _locked(self, tx: Tx, playlist_id: int, viewer_id: int) -> Access:
@@ -272,20 +286,20 @@ class PlaylistService:
     async def _changed(tx: Tx, playlist_id: int, change: str = "upserted") -> None:
         await events.emit(tx, events.CatalogChanged("playlist", playlist_id, change))
 
-    async def _reload(self, playlist_id: int) -> dict[str, Any]:
+    async def _reload(self, playlist_id: int) -> Playlist:
         row = await self.repo.get(playlist_id)
         if row is None:
             raise NotFound("No such playlist")
-        return playlist_json(row)
+        return playlist_json(row, self.links)
 
-    async def create(self, viewer_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, viewer_id: int, body: dict[str, Any]) -> Playlist:
         fields = playlist_fields(body, creating=True)
         async with self.db.transaction() as tx:
             playlist_id = await self.repo.insert(tx, viewer_id, fields)
             await self._changed(tx, playlist_id)
         return await self._reload(playlist_id)
 
-    async def update(self, playlist_id: int, viewer_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    async def update(self, playlist_id: int, viewer_id: int, body: dict[str, Any]) -> Playlist:
         fields = playlist_fields(body, creating=False)
         async with self.db.transaction() as tx:
             access = await self._locked(tx, playlist_id, viewer_id)
@@ -295,7 +309,7 @@ class PlaylistService:
                 await self._changed(tx, playlist_id)
         return await self._reload(playlist_id)
 
-    async def set_cover(self, playlist_id: int, viewer_id: int, image_id: int) -> dict[str, Any]:
+    async def set_cover(self, playlist_id: int, viewer_id: int, image_id: int) -> Playlist:
         async with self.db.transaction() as tx:
             access = await self._locked(tx, playlist_id, viewer_id)
             self._owner_only(access, "change its cover")
@@ -324,7 +338,7 @@ class PlaylistService:
                     details={"owner_id": row["owner_id"]},
                 ))
 
-    async def add_songs(self, playlist_id: int, viewer_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    async def add_songs(self, playlist_id: int, viewer_id: int, body: dict[str, Any]) -> Playlist:
         """Insert songs before `position` (appended without it), several at once."""
         errors = v.Fields()
         song_ids = _ids(body.get("song_ids"), "song_ids", errors)
@@ -359,7 +373,7 @@ class PlaylistService:
                                         "missing": sorted(missing)})
 
     async def remove_songs(self, playlist_id: int, viewer_id: int, body: dict[str, Any]
-                           ) -> dict[str, Any]:
+                           ) -> Playlist:
         """Remove every occurrence of `song_ids`, or the entries at `positions`."""
         errors = v.Fields()
         by_song = body.get("song_ids") is not None
@@ -385,7 +399,7 @@ class PlaylistService:
                 await self._changed(tx, playlist_id)
         return await self._reload(playlist_id)
 
-    async def reorder(self, playlist_id: int, viewer_id: int, body: dict[str, Any]) -> dict[str, Any]:
+    async def reorder(self, playlist_id: int, viewer_id: int, body: dict[str, Any]) -> Playlist:
         """Move a block of entries (SPEC 5.2, Spotify's semantics)."""
         errors = v.Fields()
         start = _int(body.get("range_start"), "range_start", errors, 0, MAX_ENTRIES)
@@ -404,7 +418,7 @@ class PlaylistService:
         return await self._reload(playlist_id)
 
     async def add_collaborator(self, playlist_id: int, viewer_id: int, body: dict[str, Any]
-                               ) -> list[dict[str, Any]]:
+                               ) -> list[Collaborator]:
         """The owner adds a user by username; the playlist becomes collaborative."""
         errors = v.Fields()
         username = v.clean_text(body.get("username"), "username", errors, min_len=1, max_len=64)

@@ -12,24 +12,29 @@ from typing import Any
 
 from app.adapters.search.port import TYPES, Filters, Hit, HitPage, SearchPort, SearchQuery, normalise_text
 from app.repos.catalog import CatalogRepo
-from app.repos.db import Database, Row
+from app.repos.db import Database
 from app.repos.search import SearchRepo
 from app.services.catalog import album_json, artist_json, song_json
 from app.services.playlists import playlist_json
+from app.services.types import Album, Artist, Links, Page, Playlist, Song, Suggestion
 
 SUGGEST_LIMIT = 8
 # Ties for the top result go to the type listed first.
 TOP_ORDER = {"artist": 0, "song": 1, "album": 2, "playlist": 3}
+Item = Song | Album | Artist | Playlist
 
 
 class SearchService:
-    def __init__(self, db: Database, backend: SearchPort) -> None:
+    """Search over the backend's documents, answered with the API's own shapes."""
+
+    def __init__(self, db: Database, backend: SearchPort, links: Links) -> None:
         self.db = db
         self.backend = backend
+        self.links = links
         self.repo = SearchRepo(db)
 
     async def search_type(self, type_: str, text: str, viewer_id: int, filters: Filters,
-                          limit: int, offset: int) -> dict[str, Any]:
+                          limit: int, offset: int) -> Page[Item]:
         """One type, paged: `{items, total, limit, offset}`."""
         query = SearchQuery(normalise_text(text), type_, viewer_id, filters, limit, offset)
         [page] = await self.backend.search([query])
@@ -48,7 +53,7 @@ class SearchService:
             return out
         queries = [SearchQuery(text, t, viewer_id, Filters(), limit, offset) for t in TYPES]
         pages: list[HitPage] = await self.backend.search(queries)
-        best: tuple[Hit, dict[str, Any]] | None = None
+        best: tuple[Hit, Item] | None = None
         for type_, page in zip(TYPES, pages, strict=True):
             items = await self._hydrate(type_, page.hits, viewer_id)
             out[f"{type_}s"] = {"items": items, "total": page.total, "limit": limit,
@@ -61,25 +66,26 @@ class SearchService:
         return out
 
     async def suggest(self, text: str, viewer_id: int, limit: int = SUGGEST_LIMIT
-                      ) -> list[dict[str, Any]]:
+                      ) -> list[Suggestion]:
         hits = await self.backend.suggest(normalise_text(text), viewer_id, limit)
         return [{"type": h.type, "id": h.id, "text": h.text, "subtitle": h.subtitle} for h in hits]
 
-    async def _hydrate(self, type_: str, hits: list[Hit], viewer_id: int) -> list[dict[str, Any]]:
+    async def _hydrate(self, type_: str, hits: list[Hit], viewer_id: int) -> list[Item]:
         ids = [h.id for h in hits]
         if not ids:
             return []
-        rows: list[Row]
+        made: dict[int, Item]
         if type_ == "song":
             rows = await self.repo.songs(ids)
             featured = await _featured(self.db, ids)
-            made = {int(r["id"]): song_json(r, featured.get(int(r["id"]))) for r in rows}
+            made = {int(r["id"]): song_json(r, self.links, featured.get(int(r["id"]))) for r in rows}
         elif type_ == "album":
-            made = {int(r["id"]): album_json(r) for r in await self.repo.albums(ids)}
+            made = {int(r["id"]): album_json(r, self.links) for r in await self.repo.albums(ids)}
         elif type_ == "artist":
-            made = {int(r["id"]): artist_json(r) for r in await self.repo.artists(ids)}
+            made = {int(r["id"]): artist_json(r, self.links) for r in await self.repo.artists(ids)}
         else:
-            made = {int(r["id"]): playlist_json(r) for r in await self.repo.playlists(ids, viewer_id)}
+            rows = await self.repo.playlists(ids, viewer_id)
+            made = {int(r["id"]): playlist_json(r, self.links) for r in rows}
         return [made[i] for i in ids if i in made]
 
 

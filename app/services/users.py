@@ -21,25 +21,6 @@ from app.services.security import check_password, hash_password
 ROLES = ("member", "admin")
 
 
-def public_user(row: Row, with_email: bool = False) -> dict[str, Any]:
-    """The user shape of the API (SPEC 5.0); the email only for oneself and admins."""
-    out: dict[str, Any] = {
-        "id": row["id"],
-        "username": row["username"],
-        "display_name": row["display_name"],
-        "role": row["role"],
-        "avatar_url": (
-            f"/api/image/{row['avatar_image_id']}?size=300" if row.get("avatar_image_id") else None
-        ),
-        "bio": row.get("bio", ""),
-        "created_at": v.rfc3339(row["created_at"]),
-    }
-    if with_email:
-        out["email"] = row["email"]
-        out["disabled"] = bool(row["disabled"])
-    return out
-
-
 @dataclass(frozen=True)
 class NewAccount:
     email: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from typing import Any
+from typing import Any, overload
 
 from app.errors import InvalidInput
 
@@ -85,6 +85,14 @@ def password(value: Any, errors: Fields, name: str = "password") -> str:
     if not 8 <= len(value) <= 128:
         errors.add(name, "must be 8 to 128 characters")
     return value
+
+
+@overload
+def rfc3339(value: dt.datetime) -> str: ...
+@overload
+def rfc3339(value: None) -> None: ...
+@overload
+def rfc3339(value: dt.datetime | None) -> str | None: ...
 
 
 def rfc3339(value: dt.datetime | None) -> str | None:

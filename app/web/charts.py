@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.services.listening import ListeningService
+from app.services.types import DayPlays
 
 CHART_DAYS = 30
 
@@ -35,7 +36,7 @@ def _plays(n: int) -> str:
     return f"{n} play{'' if n == 1 else 's'}"
 
 
-def plays_chart(per_day: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def plays_chart(per_day: Sequence[DayPlays]) -> dict[str, Any]:
     """Bars for `[{day, plays}]` (oldest first): positions, tooltips, axis ticks and a summary."""
     counts = [int(d["plays"]) for d in per_day]
     peak = max(counts, default=0)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # string type arguments below name these
     from app.services.listening import ListeningService  # noqa: F401
     from app.services.playlists import PlaylistService  # noqa: F401
     from app.services.search import SearchService  # noqa: F401
+    from app.services.streaming import StreamService  # noqa: F401
     from app.services.users import UserService  # noqa: F401
     from app.web.stream import Streaming  # noqa: F401
 
@@ -48,6 +49,7 @@ CATALOG = web.AppKey["CatalogService"]("catalog")
 INGEST = web.AppKey["IngestService"]("ingest")
 MEDIA = web.AppKey["MediaStore"]("media")
 STREAMING = web.AppKey["Streaming"]("streaming")
+STREAM = web.AppKey["StreamService"]("stream")
 BACKBONE = web.AppKey["Backbone"]("backbone")
 LISTENING = web.AppKey["ListeningService"]("listening")
 PLAYLISTS = web.AppKey["PlaylistService"]("playlists")

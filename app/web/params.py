@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from yarl import URL
@@ -13,6 +13,7 @@ from yarl import URL
 from app.errors import BadRequest, Forbidden, InvalidInput, InvalidJson, Unauthenticated
 from app.services.auth import Principal
 from app.services.catalog import Actor
+from app.services.types import Page
 from app.services.validation import invalid_text
 from app.web import keys
 
@@ -20,6 +21,7 @@ MAX_DEPTH = 32
 MAX_ID = 2**63 - 1
 ASCII_INT = re.compile(r"-?[0-9]+")
 ASCII_ID = re.compile(r"[0-9]+")
+T = TypeVar("T")
 
 
 def _depth(value: Any, level: int = 1) -> int:
@@ -74,8 +76,19 @@ def paging(request: web.Request) -> tuple[int, int]:
     return limit, int_param(q.get("offset"), "offset", 0, 0, 10_000_000)
 
 
-def page_json(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any]:
+def page_json(items: list[T], total: int, limit: int, offset: int) -> Page[T]:
     return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def choice_param(request: web.Request, name: str, choices: tuple[str, ...]) -> str:
+    """A query parameter that names one of `choices`; anything else (or nothing) is the first."""
+    value = request.query.get(name, choices[0])
+    return value if value in choices else choices[0]
+
+
+def query_text(request: web.Request, name: str = "q", max_len: int = 200) -> str:
+    """A free-text query parameter, trimmed and cut to `max_len` characters ("" when absent)."""
+    return request.query.get(name, "").strip()[:max_len]
 
 
 def path_id(request: web.Request, name: str = "id") -> int:

@@ -147,6 +147,12 @@ def form_summary(exc: AppError) -> str:
     return "Please fix the highlighted fields." if isinstance(exc, InvalidInput) else exc.message
 
 
+def error_line(exc: AppError) -> str:
+    """One line for a flash message, naming the first bad field when there is one."""
+    detail = next(iter(field_errors(exc).items()), None) if isinstance(exc, InvalidInput) else None
+    return f"{detail[0].replace('_', ' ').capitalize()} {detail[1]}." if detail else exc.message
+
+
 def back_to_list(request: web.Request, value: Any, name: str) -> str:
     """Where a form returns to: its list page (route `name`), with the list's search and page kept
     when `value` is that page; anything else is the bare list."""

@@ -85,9 +85,7 @@ class Streaming:
 
 async def streaming_ctx(app: web.Application) -> AsyncIterator[None]:
     """One open-file cache and one byte-rate limiter for all streams; closed after the last one."""
-    auth = app[keys.AUTH]
-    service = StreamService(app[keys.CONFIG], app[keys.CATALOG].repo, app[keys.MEDIA],
-                            auth.signer, auth.authstate)
+    service = app[keys.STREAM]
     state = Streaming(service, FileCache(OPEN_FILES), PaceScheduler(service.egress, PACE_QUANTUM))
     app[keys.STREAMING] = state
 
@@ -196,32 +194,8 @@ async def serve(request: web.Request, song_id: int, grant: Grant) -> web.StreamR
                 rh, f.etag, seconds):
             return web.Response(status=304, headers={
                 k: v for k, v in base.items() if k != "Content-Type"})
-        size = f.size
-        ranges = None
-        boundary = ""
-        header = rh.get("Range")
-        if header is not None and if_range_holds(rh.get("If-Range"), f.etag, seconds):
-            try:
-                ranges = parse_range(header, size)
-            except RangeNotSatisfiable:
-                raise errors.RangeNotSatisfiable(
-                    "None of the requested ranges is in the file",
-                    headers={"Content-Range": f"bytes */{size}"},
-                ) from None
-        resp = web.StreamResponse(status=200 if ranges is None else 206, headers=base)
-        if ranges is None:
-            parts = [(b"", 0, size)]
-            resp.content_length = size
-        elif len(ranges) == 1:
-            start, stop = ranges[0]
-            parts = [(b"", start, stop)]
-            resp.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
-            resp.content_length = stop - start
-        else:
-            boundary = secrets.token_hex(16)
-            parts = multipart_parts(ranges, size, song.mime_type, boundary)
-            resp.headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
-            resp.content_length = multipart_length(ranges, size, song.mime_type, boundary)
+        ranges = _requested_ranges(rh, f, seconds)
+        resp, parts, boundary = _framed(base, ranges, f.size, song.mime_type)
         if request.method == "HEAD":
             await resp.prepare(request)
             await resp.write_eof()
@@ -229,23 +203,67 @@ async def serve(request: web.Request, song_id: int, grant: Grant) -> web.StreamR
         if state.draining:
             raise errors.Unavailable("The server is restarting; retry shortly",
                                      headers={"Retry-After": "1"})
-        state.service.slots.acquire(grant.user_id)
-        if len(parts) == 1 and parts[0][2] - parts[0][1] <= SMALL_BODY:
-            small = _small_body(state, song, f, parts[0][1], parts[0][2])
-            state.service.slots.release(grant.user_id)
-            if small is not None:
-                resp.headers["Content-Length"] = str(len(small))
-                return web.Response(status=resp.status, headers=resp.headers, body=small)
-            state.service.slots.acquire(grant.user_id)
-        task = asyncio.current_task()
+        return await _answer(request, state, song, f, grant, resp, parts, boundary)
+
+
+def _requested_ranges(rh: Mapping[str, str], f: OpenFile, seconds: int) -> list[tuple[int, int]] | None:
+    """The byte ranges asked for, or None for the whole file (no Range, or an If-Range that no
+    longer holds); 416 when none of them is in the file."""
+    header = rh.get("Range")
+    if header is None or not if_range_holds(rh.get("If-Range"), f.etag, seconds):
+        return None
+    try:
+        return parse_range(header, f.size)
+    except RangeNotSatisfiable:
+        raise errors.RangeNotSatisfiable(
+            "None of the requested ranges is in the file",
+            headers={"Content-Range": f"bytes */{f.size}"},
+        ) from None
+
+
+def _framed(base: dict[str, str], ranges: list[tuple[int, int]] | None, size: int,
+            mime_type: str) -> tuple[web.StreamResponse, list[tuple[bytes, int, int]], str]:
+    """The response (200 whole, 206 one range, 206 multipart) with its headers and length, the
+    parts to send as `(head, start, stop)`, and the multipart boundary ("" when there is none)."""
+    resp = web.StreamResponse(status=200 if ranges is None else 206, headers=base)
+    if ranges is None:
+        resp.content_length = size
+        return resp, [(b"", 0, size)], ""
+    if len(ranges) == 1:
+        start, stop = ranges[0]
+        resp.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+        resp.content_length = stop - start
+        return resp, [(b"", start, stop)], ""
+    boundary = secrets.token_hex(16)
+    parts = multipart_parts(ranges, size, mime_type, boundary)
+    resp.headers["Content-Type"] = f"multipart/byteranges; boundary={boundary}"
+    resp.content_length = multipart_length(ranges, size, mime_type, boundary)
+    return resp, parts, boundary
+
+
+async def _answer(request: web.Request, state: Streaming, song: SongFile, f: OpenFile,
+                  grant: Grant, resp: web.StreamResponse, parts: list[tuple[bytes, int, int]],
+                  boundary: str) -> web.StreamResponse:
+    """The body, within the user's stream slots (429 when they are all taken): a small one read
+    and sent with the headers, the rest through `_send`, counted among the streams to drain."""
+    slots = state.service.slots
+    slots.acquire(grant.user_id)
+    if len(parts) == 1 and parts[0][2] - parts[0][1] <= SMALL_BODY:
+        small = _small_body(state, song, f, parts[0][1], parts[0][2])
+        slots.release(grant.user_id)
+        if small is not None:
+            resp.headers["Content-Length"] = str(len(small))
+            return web.Response(status=resp.status, headers=resp.headers, body=small)
+        slots.acquire(grant.user_id)
+    task = asyncio.current_task()
+    if task is not None:
+        state.active.add(task)
+    try:
+        return await _send(request, state, song, f, resp, parts, boundary)
+    finally:
+        slots.release(grant.user_id)
         if task is not None:
-            state.active.add(task)
-        try:
-            return await _send(request, state, song, f, resp, parts, boundary)
-        finally:
-            state.service.slots.release(grant.user_id)
-            if task is not None:
-                state.active.discard(task)
+            state.active.discard(task)
 
 
 def _small_body(state: Streaming, song: SongFile, f: OpenFile, start: int, stop: int) -> bytes | None:

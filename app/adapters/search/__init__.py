@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from app.adapters.search.port import SearchPort, SearchUnavailable
 from app.config import Config
 
-__all__ = ["SearchPort", "SearchUnavailable", "make_search", "index_root"]
+__all__ = ["SearchPort", "SearchUnavailable", "make_search", "index_root", "search_context"]
 
 
 def index_root(config: Config) -> Path:
@@ -24,3 +26,14 @@ def make_search(config: Config) -> SearchPort:
     from app.adapters.search.embedded import EmbeddedSearch
 
     return EmbeddedSearch(index_root(config))
+
+
+@asynccontextmanager
+async def search_context(config: Config) -> AsyncIterator[SearchPort]:
+    """The configured backend, started for the block and closed after it."""
+    backend = make_search(config)
+    await backend.start()
+    try:
+        yield backend
+    finally:
+        await backend.close()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.web import keys
-from app.web.params import admin_actor, int_param, json_body, page_json, paging, path_id, require_user
+from app.web.handlers import admin_change, admin_create, admin_delete, admin_picture, paged
+from app.web.params import int_param, path_id, query_text, require_user
 from app.web.routing import PAGING, STR, ApiRoutes, obj
-from app.web.uploads import read_image
 
 routes = ApiRoutes("artists")
 
@@ -16,10 +16,9 @@ routes = ApiRoutes("artists")
             params=[{"name": "q", "in": "query", "schema": STR}, *PAGING])
 async def list_artists(request: web.Request) -> web.Response:
     require_user(request)
-    limit, offset = paging(request)
-    q = request.query.get("q", "").strip()[:200]
-    items, total = await request.app[keys.CATALOG].artists(q, limit, offset)
-    return web.json_response(page_json(items, total, limit, offset))
+    catalog = request.app[keys.CATALOG]
+    return await paged(request, lambda limit, offset: catalog.artists(
+        query_text(request), limit, offset))
 
 
 @routes.get(r"/api/artist/{id:[0-9]+}", name="api_artist", summary="One artist")
@@ -32,9 +31,9 @@ async def get_artist(request: web.Request) -> web.Response:
             summary="An artist's albums, newest first", params=PAGING)
 async def artist_albums(request: web.Request) -> web.Response:
     require_user(request)
-    limit, offset = paging(request)
-    items, total = await request.app[keys.CATALOG].artist_albums(path_id(request), limit, offset)
-    return web.json_response(page_json(items, total, limit, offset))
+    catalog = request.app[keys.CATALOG]
+    return await paged(request, lambda limit, offset: catalog.artist_albums(
+        path_id(request), limit, offset))
 
 
 @routes.get(r"/api/artist/{id:[0-9]+}/top-songs", name="api_artist_top_songs",
@@ -50,33 +49,23 @@ async def artist_top_songs(request: web.Request) -> web.Response:
 @routes.post("/api/artist", name="api_artist_create", auth="admin", status=201,
              summary="Create an artist", body=obj(["name"], name=STR, bio=STR))
 async def create_artist(request: web.Request) -> web.Response:
-    who = admin_actor(request)
-    artist = await request.app[keys.CATALOG].create_artist(await json_body(request), who)
-    return web.json_response(artist, status=201)
+    return await admin_create(request, request.app[keys.CATALOG].create_artist)
 
 
 @routes.put(r"/api/artist/{id:[0-9]+}", name="api_artist_update", auth="admin",
             summary="Change an artist", body=obj(name=STR, bio=STR))
 async def update_artist(request: web.Request) -> web.Response:
-    who = admin_actor(request)
-    artist = await request.app[keys.CATALOG].update_artist(path_id(request), await json_body(request), who)
-    return web.json_response(artist)
+    return await admin_change(request, request.app[keys.CATALOG].update_artist)
 
 
 @routes.delete(r"/api/artist/{id:[0-9]+}", name="api_artist_delete", auth="admin", status=204,
                summary="Delete an artist that has no songs or albums left")
 async def delete_artist(request: web.Request) -> web.Response:
-    who = admin_actor(request)
-    await request.app[keys.CATALOG].delete_artist(path_id(request), who)
-    return web.Response(status=204)
+    return await admin_delete(request, request.app[keys.CATALOG].delete_artist)
 
 
 @routes.put(r"/api/artist/{id:[0-9]+}/image", name="api_artist_image", auth="admin",
             summary="Upload an artist picture (image body or multipart `image`)")
 async def artist_image(request: web.Request) -> web.Response:
-    who = admin_actor(request)
-    artist_id = path_id(request)
-    await request.app[keys.CATALOG].artist(artist_id)
-    image_id = await request.app[keys.INGEST].save_image(await read_image(request))
-    artist = await request.app[keys.CATALOG].set_artist_image(artist_id, image_id, who)
-    return web.json_response(artist)
+    catalog = request.app[keys.CATALOG]
+    return await admin_picture(request, catalog.artist, catalog.set_artist_image)

@@ -9,6 +9,7 @@ from app.web import keys
 from app.web.params import client_ip, json_body, require_user, user_agent
 from app.web.routing import BOOL, STR, ApiRoutes, obj
 from app.web.session import REFRESH_COOKIE, clear_auth_cookies
+from app.web.user_json import tokens_json
 
 routes = ApiRoutes("auth")
 
@@ -22,7 +23,7 @@ routes = ApiRoutes("auth")
 async def register(request: web.Request) -> web.Response:
     account = parse_new_account(await json_body(request))
     pair = await request.app[keys.AUTH].register(account, client_ip(request), user_agent(request))
-    return web.json_response(pair.as_json(), status=201)
+    return web.json_response(tokens_json(request, pair), status=201)
 
 
 @routes.post(
@@ -35,7 +36,7 @@ async def login(request: web.Request) -> web.Response:
         body.get("email") or body.get("username") or body.get("login"), body.get("password"),
         client_ip(request), user_agent(request),
     )
-    return web.json_response(pair.as_json())
+    return web.json_response(tokens_json(request, pair))
 
 
 @routes.post(
@@ -47,7 +48,7 @@ async def refresh(request: web.Request) -> web.Response:
     body = await json_body(request)
     token = body.get("refresh_token") or request.cookies.get(REFRESH_COOKIE)
     pair = await request.app[keys.AUTH].refresh(token)
-    return web.json_response(pair.as_json())
+    return web.json_response(tokens_json(request, pair))
 
 
 @routes.post("/api/auth/logout", name="api_logout", summary="End this session",

@@ -6,7 +6,8 @@ from aiohttp import web
 
 from app.services.library import KINDS, parse_ids
 from app.web import keys
-from app.web.params import page_json, paging, path_id, require_user
+from app.web.handlers import paged
+from app.web.params import path_id, require_user
 from app.web.routing import PAGING, STR, ApiRoutes
 
 routes = ApiRoutes("library")
@@ -24,9 +25,9 @@ def _kind(request: web.Request) -> str:
 
 async def list_items(request: web.Request) -> web.Response:
     user = require_user(request)
-    limit, offset = paging(request)
-    items, total = await request.app[keys.LIBRARY].page(_kind(request), user.user_id, limit, offset)
-    return web.json_response(page_json(items, total, limit, offset))
+    library = request.app[keys.LIBRARY]
+    return await paged(request, lambda limit, offset: library.page(
+        _kind(request), user.user_id, limit, offset))
 
 
 async def contains(request: web.Request) -> web.Response:

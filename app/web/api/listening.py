@@ -7,7 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from app.web import keys
-from app.web.params import int_param, json_body, page_json, paging, path_id, require_user
+from app.web.handlers import paged
+from app.web.params import int_param, json_body, path_id, require_user
 from app.web.routing import INT, PAGING, STR, ApiRoutes, obj
 
 routes = ApiRoutes("listening")
@@ -47,9 +48,8 @@ async def _report_body(request: web.Request) -> dict[str, Any]:
             params=PAGING)
 async def history(request: web.Request) -> web.Response:
     user = require_user(request)
-    limit, offset = paging(request)
-    items, total = await request.app[keys.LISTENING].history(user.user_id, limit, offset)
-    return web.json_response(page_json(items, total, limit, offset))
+    listening = request.app[keys.LISTENING]
+    return await paged(request, lambda limit, offset: listening.history(user.user_id, limit, offset))
 
 
 @routes.delete("/api/stream/history", name="api_history_clear", status=204,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiohttp import web
 
 from app.errors import Forbidden
 from app.web import keys
-from app.web.params import json_body, page_json, paging, path_id, require_user
+from app.web.handlers import paged, picture
+from app.web.params import json_body, paging, path_id, query_text, require_user
 from app.web.routing import BOOL, INT, PAGING, STR, ApiRoutes, obj
-from app.web.uploads import read_image
 
 routes = ApiRoutes("playlists")
 IDS = {"type": "array", "items": INT, "maxItems": 100}
@@ -17,23 +20,30 @@ Q = [{"name": "q", "in": "query", "schema": STR}]
 PID = r"/api/playlist/{id:[0-9]+}"
 
 
+async def _change(request: web.Request, change: Callable[[int, int, dict[str, Any]], Awaitable[object]],
+                  status: int = 200) -> web.Response:
+    """`change(playlist_id, viewer_id, body)` with the path's playlist and the JSON body (the
+    service checks the viewer's rights): the playlist as it is now."""
+    user = require_user(request)
+    body = await json_body(request)
+    return web.json_response(await change(path_id(request), user.user_id, body), status=status)
+
+
 @routes.get("/api/playlist", name="api_playlists", params=PAGING,
             summary="Your playlists (your own and those you collaborate on)")
 async def list_playlists(request: web.Request) -> web.Response:
     user = require_user(request)
-    limit, offset = paging(request)
-    items, total = await request.app[keys.PLAYLISTS].mine(user.user_id, limit, offset)
-    return web.json_response(page_json(items, total, limit, offset))
+    playlists = request.app[keys.PLAYLISTS]
+    return await paged(request, lambda limit, offset: playlists.mine(user.user_id, limit, offset))
 
 
 @routes.get("/api/playlist/public", name="api_playlists_public", params=[*Q, *PAGING],
             summary="Public playlists, most recently changed first")
 async def public_playlists(request: web.Request) -> web.Response:
     require_user(request)
-    limit, offset = paging(request)
-    q = request.query.get("q", "").strip()[:200]
-    items, total = await request.app[keys.PLAYLISTS].public(q, limit, offset)
-    return web.json_response(page_json(items, total, limit, offset))
+    playlists = request.app[keys.PLAYLISTS]
+    return await paged(request, lambda limit, offset: playlists.public(
+        query_text(request), limit, offset))
 
 
 @routes.post("/api/playlist", name="api_playlist_create", status=201, body=obj(**FIELDS),
@@ -56,10 +66,7 @@ async def get_playlist(request: web.Request) -> web.Response:
 @routes.put(PID, name="api_playlist_update", body=obj(**FIELDS),
             summary="Rename, describe, or change visibility (owner only)")
 async def update_playlist(request: web.Request) -> web.Response:
-    user = require_user(request)
-    body = await json_body(request)
-    return web.json_response(
-        await request.app[keys.PLAYLISTS].update(path_id(request), user.user_id, body))
+    return await _change(request, request.app[keys.PLAYLISTS].update)
 
 
 @routes.delete(PID, name="api_playlist_delete", status=204, summary="Delete a playlist (owner only)")
@@ -73,19 +80,13 @@ async def delete_playlist(request: web.Request) -> web.Response:
              body=obj(["song_ids"], song_ids=IDS, position=INT),
              summary="Add songs, inserted before `position` (appended without it)")
 async def add_songs(request: web.Request) -> web.Response:
-    user = require_user(request)
-    body = await json_body(request)
-    playlist = await request.app[keys.PLAYLISTS].add_songs(path_id(request), user.user_id, body)
-    return web.json_response(playlist, status=201)
+    return await _change(request, request.app[keys.PLAYLISTS].add_songs, status=201)
 
 
 @routes.delete(PID + "/songs", name="api_playlist_remove", body=obj(song_ids=IDS, positions=IDS),
                summary="Remove every occurrence of `song_ids`, or the entries at `positions`")
 async def remove_songs(request: web.Request) -> web.Response:
-    user = require_user(request)
-    body = await json_body(request)
-    return web.json_response(
-        await request.app[keys.PLAYLISTS].remove_songs(path_id(request), user.user_id, body))
+    return await _change(request, request.app[keys.PLAYLISTS].remove_songs)
 
 
 @routes.put(PID + "/songs/order", name="api_playlist_order",
@@ -93,10 +94,7 @@ async def remove_songs(request: web.Request) -> web.Response:
                      range_length=INT),
             summary="Move `range_length` entries from `range_start` to before `insert_before`")
 async def reorder(request: web.Request) -> web.Response:
-    user = require_user(request)
-    body = await json_body(request)
-    return web.json_response(
-        await request.app[keys.PLAYLISTS].reorder(path_id(request), user.user_id, body))
+    return await _change(request, request.app[keys.PLAYLISTS].reorder)
 
 
 @routes.put(PID + "/cover", name="api_playlist_cover",
@@ -108,8 +106,8 @@ async def cover(request: web.Request) -> web.Response:
     access = await service.access(playlist_id, user.user_id)
     if not access.is_owner:
         raise Forbidden("Only the playlist's owner can change its cover")
-    image_id = await request.app[keys.INGEST].save_image(await read_image(request))
-    return web.json_response(await service.set_cover(playlist_id, user.user_id, image_id))
+    return await picture(request, lambda image_id: service.set_cover(
+        playlist_id, user.user_id, image_id))
 
 
 @routes.get(PID + "/collaborators", name="api_playlist_collaborators",

@@ -35,8 +35,8 @@ def _typed(type_: str) -> None:
         viewer = require_user(request)
         limit, offset = paging(request)
         f = song_filters(request)
-        filters = Filters(artist_id=f["artist_id"], album_id=f["album_id"],  # type: ignore[arg-type]
-                          genre=f["genre"], year=f["year"])  # type: ignore[arg-type]
+        filters = Filters(artist_id=f["artist_id"], album_id=f["album_id"], genre=f["genre"],
+                          year=f["year"])
         return web.json_response(await request.app[keys.SEARCH].search_type(
             type_, _q(request), viewer.user_id, filters, limit, offset))
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.web import keys
-from app.web.params import (
-    admin_actor,
-    json_body,
-    page_json,
-    paging,
-    path_id,
-    require_user,
-)
+from app.web.handlers import admin_change, paged
+from app.web.params import admin_actor, choice_param, path_id, require_user
 from app.web.routing import BOOL, INT, PAGING, STR, ApiRoutes, obj
 from app.web.song_query import FILTERS, song_filters
 from app.web.uploads import read_audio
@@ -20,18 +14,17 @@ from app.web.uploads import read_audio
 routes = ApiRoutes("songs")
 SONG_FIELDS = {"title": STR, "artist_id": INT, "album_id": INT, "track_number": INT,
                "disc_number": INT, "genre": STR, "year": INT, "explicit": BOOL}
+ORDERS = ("newest", "title", "popular", "album")
 
 
 @routes.get("/api/song", name="api_songs", summary="List songs, with filters",
             params=[*FILTERS, *PAGING])
 async def list_songs(request: web.Request) -> web.Response:
     require_user(request)
-    limit, offset = paging(request)
-    order = request.query.get("sort", "newest")
-    if order not in ("newest", "title", "popular", "album"):
-        order = "newest"
-    items, total = await request.app[keys.CATALOG].songs(song_filters(request), limit, offset, order)
-    return web.json_response(page_json(items, total, limit, offset))
+    catalog = request.app[keys.CATALOG]
+    order = choice_param(request, "sort", ORDERS)
+    return await paged(request, lambda limit, offset: catalog.songs(
+        song_filters(request), limit, offset, order))
 
 
 @routes.get(r"/api/song/{id:[0-9]+}", name="api_song", summary="One song")
@@ -65,9 +58,7 @@ async def create_song(request: web.Request) -> web.Response:
 @routes.put(r"/api/song/{id:[0-9]+}", name="api_song_update", auth="admin",
             summary="Change a song's metadata", body=obj(**SONG_FIELDS))
 async def update_song(request: web.Request) -> web.Response:
-    who = admin_actor(request)
-    song = await request.app[keys.CATALOG].update_song(path_id(request), await json_body(request), who)
-    return web.json_response(song)
+    return await admin_change(request, request.app[keys.CATALOG].update_song)
 
 
 @routes.delete(r"/api/song/{id:[0-9]+}", name="api_song_delete", auth="admin", status=204,

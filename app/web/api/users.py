@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from app.services.users import public_user
 from app.web import keys
 from app.web.params import (
     client_ip,
@@ -18,6 +17,7 @@ from app.web.params import (
 )
 from app.web.routing import BOOL, PAGING, STR, ApiRoutes, obj
 from app.web.session import set_auth_cookies
+from app.web.user_json import tokens_json, user_json
 
 routes = ApiRoutes("users")
 
@@ -26,7 +26,7 @@ routes = ApiRoutes("users")
 async def me(request: web.Request) -> web.Response:
     principal = require_user(request)
     user = await request.app[keys.USERS].get(principal.user_id)
-    return web.json_response(public_user(user, with_email=True))
+    return web.json_response(user_json(request, user, with_email=True))
 
 
 @routes.put(
@@ -40,14 +40,14 @@ async def update_me(request: web.Request) -> web.Response:
     user, password_changed = await request.app[keys.USERS].update_profile(
         principal.user_id, await json_body(request)
     )
-    body = public_user(user, with_email=True)
+    body = user_json(request, user, with_email=True)
     if not password_changed:
         return web.json_response(body)
     # A new password ends every session, this one included: hand the caller a fresh pair.
     pair = await request.app[keys.AUTH].issue_for(
         user, client_ip(request), user_agent(request)
     )
-    response = web.json_response({**body, "tokens": pair.as_json()})
+    response = web.json_response({**body, "tokens": tokens_json(request, pair)})
     if request.get(keys.VIA_COOKIE):
         set_auth_cookies(response, pair, request.app[keys.CONFIG].secure_cookies)
         request[keys.COOKIES_SET] = True
@@ -60,9 +60,8 @@ async def list_users(request: web.Request) -> web.Response:
     require_admin(request)
     limit, offset = paging(request)
     rows, total = await request.app[keys.USERS].list(request.query.get("q", ""), limit, offset)
-    return web.json_response(
-        page_json([public_user(r, with_email=True) for r in rows], total, limit, offset)
-    )
+    items = [user_json(request, r, with_email=True) for r in rows]
+    return web.json_response(page_json(items, total, limit, offset))
 
 
 @routes.put(r"/api/user/{id:[0-9]+}/role", name="api_user_role", summary="Change a user's role (admin)",
@@ -71,7 +70,7 @@ async def set_role(request: web.Request) -> web.Response:
     admin = require_admin(request)
     body = await json_body(request)
     user = await request.app[keys.USERS].set_role(admin.user_id, path_id(request), body.get("role"))
-    return web.json_response(public_user(user, with_email=True))
+    return web.json_response(user_json(request, user, with_email=True))
 
 
 @routes.put(r"/api/user/{id:[0-9]+}/disabled", name="api_user_disabled",
@@ -83,7 +82,7 @@ async def set_disabled(request: web.Request) -> web.Response:
     user = await request.app[keys.USERS].set_disabled(
         admin.user_id, path_id(request), body.get("disabled")
     )
-    return web.json_response(public_user(user, with_email=True))
+    return web.json_response(user_json(request, user, with_email=True))
 
 
 @routes.delete(r"/api/user/{id:[0-9]+}", name="api_user_delete", summary="Delete a user (admin)",

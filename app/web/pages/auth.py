@@ -11,20 +11,8 @@ from app.errors import Conflict, Forbidden, InvalidInput, RateLimited, Unauthent
 from app.services.users import parse_new_account
 from app.web import keys
 from app.web.params import client_ip, user_agent
-from app.web.render import (
-    field_errors,
-    form_text,
-    link,
-    redirect,
-    redirect_flash,
-    render,
-    safe_next,
-)
-from app.web.session import (
-    REFRESH_COOKIE,
-    clear_auth_cookies,
-    set_auth_cookies,
-)
+from app.web.render import field_errors, form_text, link, redirect, redirect_flash, render, safe_next
+from app.web.session import REFRESH_COOKIE, clear_auth_cookies, set_auth_cookies
 
 routes = web.RouteTableDef()
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from aiohttp import web
 
 from app.web import keys
+from app.web.paging import page_number, pager
 from app.web.params import int_param, path_id, require_user
-from app.web.render import (
-    link,
-    redirect_flash,
-    render,
-)
+from app.web.render import link, redirect_flash, render
 
 routes = web.RouteTableDef()
 
@@ -82,26 +78,19 @@ async def browse_page(request: web.Request) -> web.Response:
     q = request.query
     genre = q.get("genre", "").strip()[:100]
     year = int_param(q.get("year"), "year", 0, 1000, 9999) if not genre else 0
-    page = int_param(q.get("page"), "page", 1, 1, 100_000)
+    page = page_number(request)
     context: dict[str, Any] = {"genre": genre, "year": year, **await catalog.browse()}
     if genre or year:
         filters: dict[str, Any] = {"genre": genre} if genre else {"year": year}
         offset = (page - 1) * BROWSE_PAGE
         albums, album_total = await catalog.albums(filters, BROWSE_PAGE, offset, "newest")
         songs, song_total = await catalog.songs(filters, BROWSE_PAGE, offset, "popular")
-        pages = max(1, math.ceil(max(album_total, song_total) / BROWSE_PAGE))
-        base = request.app.router["browse_page"].url_for()
-        keep = {"genre": genre} if genre else {"year": str(year)}
-
-        def page_url(n: int) -> str:
-            return str(base.with_query({**keep, "page": str(n)} if n > 1 else keep))
-
+        # The pages run as long as the longer of the two lists.
+        pages = pager(request, "browse_page", max(album_total, song_total), page, BROWSE_PAGE,
+                      {"genre": genre} if genre else {"year": str(year)})
         context.update({
             "albums": albums, "album_total": album_total, "songs": songs,
-            "song_total": song_total, "offset": offset,
-            "pager": {"page": page, "pages": pages, "total": song_total,
-                      "prev_url": page_url(page - 1) if page > 1 else None,
-                      "next_url": page_url(page + 1) if page < pages else None},
+            "song_total": song_total, "offset": offset, "pager": {**pages, "total": song_total},
         })
     return await render(request, "browse.html", context)
 

@@ -7,40 +7,20 @@ viewer may not see is a 404, exactly like one that does not exist."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from aiohttp import web
 
 from app.errors import AppError, Forbidden, InvalidInput, NotFound
 from app.web import keys
-from app.web.params import int_param, path_id, require_user
-from app.web.render import field_errors, form_text, link, redirect_flash, render
+from app.web.paging import page_number, pager
+from app.web.params import path_id, require_user
+from app.web.render import error_line, field_errors, form_text, link, redirect_flash, render
 
 routes = web.RouteTableDef()
 PER_PAGE = 100
 GRID = 48
 TABS = ("playlists", "songs", "albums", "artists")
-
-
-def _pager(request: web.Request, name: str, total: int, page: int, per: int,
-           keep: dict[str, str] | None = None, **parts: str) -> dict[str, Any]:
-    pages = max(1, math.ceil(total / per))
-    base = request.app.router[name].url_for(**parts)
-
-    def page_url(n: int) -> str:
-        query = dict(keep or {})
-        if n > 1:
-            query["page"] = str(n)
-        return str(base.with_query(query))
-
-    return {"page": page, "pages": pages, "total": total,
-            "prev_url": page_url(page - 1) if page > 1 else None,
-            "next_url": page_url(page + 1) if page < pages else None}
-
-
-def _page(request: web.Request) -> int:
-    return int_param(request.query.get("page"), "page", 1, 1, 100_000)
 
 
 # ---------------------------------------------------------------- the library
@@ -51,7 +31,7 @@ async def library_page(request: web.Request) -> web.Response:
     user = require_user(request)
     tab = request.query.get("tab", "playlists")
     tab = tab if tab in TABS else "playlists"
-    page = _page(request)
+    page = page_number(request)
     library = request.app[keys.LIBRARY]
     context: dict[str, Any] = {"tab": tab, "tabs": TABS, "counts": await library.counts(user.user_id)}
     per = PER_PAGE if tab == "songs" else GRID
@@ -60,11 +40,11 @@ async def library_page(request: web.Request) -> web.Response:
         mine, mine_total = await request.app[keys.PLAYLISTS].mine(user.user_id, per, offset)
         followed, _ = await library.page("playlists", user.user_id, per, 0) if page == 1 else ([], 0)
         context.update(playlists=mine, followed=[f["playlist"] for f in followed],
-                       pager=_pager(request, "library_page", mine_total, page, per, {"tab": tab}))
+                       pager=pager(request, "library_page", mine_total, page, per, {"tab": tab}))
     else:
         items, total = await library.page(tab, user.user_id, per, offset)
         context.update(items=items, offset=offset,
-                       pager=_pager(request, "library_page", total, page, per, {"tab": tab}))
+                       pager=pager(request, "library_page", total, page, per, {"tab": tab}))
     return await render(request, "library.html", context)
 
 
@@ -91,11 +71,11 @@ async def create_playlist(request: web.Request) -> web.Response:
 async def public_playlists(request: web.Request) -> web.Response:
     require_user(request)
     q = request.query.get("q", "").strip()[:100]
-    page = _page(request)
+    page = page_number(request)
     items, total = await request.app[keys.PLAYLISTS].public(q, GRID, (page - 1) * GRID)
     return await render(request, "playlists_public.html", {
         "playlists": items, "q": q,
-        "pager": _pager(request, "playlists_public_page", total, page, GRID, {"q": q} if q else {}),
+        "pager": pager(request, "playlists_public_page", total, page, GRID, {"q": q} if q else {}),
     })
 
 
@@ -105,7 +85,7 @@ async def public_playlists(request: web.Request) -> web.Response:
 async def _playlist_context(request: web.Request, playlist_id: int, user_id: int) -> dict[str, Any]:
     service = request.app[keys.PLAYLISTS]
     access = await service.access(playlist_id, user_id)
-    page = _page(request)
+    page = page_number(request)
     playlist = await service.get(playlist_id, user_id, PER_PAGE, (page - 1) * PER_PAGE)
     entries = playlist["songs"]["items"]
     library = request.app[keys.LIBRARY]
@@ -121,7 +101,7 @@ async def _playlist_context(request: web.Request, playlist_id: int, user_id: int
         "collaborators": await service.collaborators(playlist_id, user_id),
         "has_share": access.is_owner and await service.has_share(playlist_id),
         "share_url": None,
-        "pager": _pager(request, "playlist_page", playlist["song_count"], page, PER_PAGE,
+        "pager": pager(request, "playlist_page", playlist["song_count"], page, PER_PAGE,
                         id=str(playlist_id)),
     }
 
@@ -141,9 +121,7 @@ async def _act(request: web.Request, done: str, action: Any) -> web.Response:
     except NotFound:
         raise
     except AppError as exc:
-        detail = next(iter(field_errors(exc).items()), None) if isinstance(exc, InvalidInput) else None
-        message = f"{detail[0].replace('_', ' ').capitalize()} {detail[1]}." if detail else exc.message
-        return redirect_flash(request, back, message, "error")
+        return redirect_flash(request, back, error_line(exc), "error")
     return redirect_flash(request, back, done)
 
 
@@ -243,12 +221,12 @@ async def shared_playlist(request: web.Request) -> web.Response:
     """Anyone holding the link sees the playlist (read-only), and nothing else of its owner."""
     service = request.app[keys.PLAYLISTS]
     playlist = await service.shared(request.match_info["token"])
-    page = _page(request)
+    page = page_number(request)
     full = await service.shared_songs(playlist["id"], PER_PAGE, (page - 1) * PER_PAGE)
     response = await render(request, "shared_playlist.html", {
         "playlist": playlist, "entries": full["songs"]["items"],
         "offset": (page - 1) * PER_PAGE,
-        "pager": _pager(request, "shared_playlist_page", playlist["song_count"], page, PER_PAGE,
+        "pager": pager(request, "shared_playlist_page", playlist["song_count"], page, PER_PAGE,
                         token=request.match_info["token"]),
         "login_url": str(request.app.router["login_page"].url_for().with_query(next=request.path)),
     })

@@ -4,7 +4,7 @@ and clearing the history. The charts' geometry is in app/web/charts.py."""
 from __future__ import annotations
 
 import datetime as dt
-import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +13,8 @@ from app.services.listening import PERIODS
 from app.web import keys
 from app.web.charts import CHART_DAYS, plays_chart
 from app.web.charts import today as _today
-from app.web.params import int_param, require_user
+from app.web.paging import page_number, pager
+from app.web.params import require_user
 from app.web.render import link, redirect_flash, render
 
 routes = web.RouteTableDef()
@@ -35,7 +36,7 @@ def _day_heading(day: dt.date, today: dt.date) -> str:
     return f"{day:%A}, {day:%B} {day.day}, {day.year}"
 
 
-def group_by_day(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def group_by_day(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """History entries (newest first) in day groups with a heading and each play's time."""
     today = _today()
     groups: list[dict[str, Any]] = []
@@ -54,19 +55,12 @@ def _tab_url(request: web.Request, **query: str) -> str:
 
 
 async def _history_tab(request: web.Request, user_id: int) -> dict[str, Any]:
-    page = int_param(request.query.get("page"), "page", 1, 1, 100_000)
+    page = page_number(request)
     offset = (page - 1) * HISTORY_PAGE
     items, total = await request.app[keys.LISTENING].history(user_id, HISTORY_PAGE, offset)
-    pages = max(1, math.ceil(total / HISTORY_PAGE))
-
-    def page_url(n: int) -> str:
-        return _tab_url(request, page=str(n)) if n > 1 else _tab_url(request)
-
     return {
         "groups": group_by_day(items), "total": total, "offset": offset,
-        "pager": {"page": page, "pages": pages, "total": total,
-                  "prev_url": page_url(page - 1) if page > 1 else None,
-                  "next_url": page_url(page + 1) if page < pages else None},
+        "pager": pager(request, "history_page", total, page, HISTORY_PAGE),
     }
 
 

@@ -6,7 +6,7 @@ from aiohttp import web
 from yarl import URL
 
 from app.web import keys
-from app.web.paging import PER_PAGE, list_search, pager
+from app.web.paging import PER_PAGE, list_pager, list_search
 from app.web.params import require_admin
 from app.web.render import render
 
@@ -22,7 +22,8 @@ async def audit(request: web.Request) -> web.Response:
     kind = request.query.get("kind", "")
     prefix = kind if kind in KINDS else None
     entries, total = await request.app[keys.AUDIT].list(PER_PAGE, offset, prefix)
-    page_links = pager(request, "admin_audit", "", total, offset)
+    page_links = list_pager(request, "admin_audit", "", total, offset)
+    # The kind rides after the page (`?page=2&kind=user.`), as the links have always been.
     if prefix:
         for name in ("prev_url", "next_url"):
             if page_links[name]:

@@ -5,27 +5,21 @@ without JavaScript."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from app.errors import (
-    AppError,
-    Conflict,
-    InvalidInput,
-    NotFound,
-    TooLarge,
-    UnsupportedMediaType,
-)
+from app.errors import AppError, Conflict, InvalidInput, NotFound, TooLarge, UnsupportedMediaType
 from app.media.store import TooLargeUpload
 from app.services.catalog import ALBUM_TYPES, Actor
 from app.web import keys
-from app.web.paging import PER_PAGE, list_search, pager
+from app.web.admin_lists import confirm_delete, delete_and_return, list_page
 from app.web.params import admin_actor, path_id, require_admin
 from app.web.render import (
     back_to_list,
+    error_line,
     field_errors,
     form_summary,
     form_text,
@@ -42,12 +36,6 @@ CHOICES_MAX = 500  # past this many artists/albums, forms ask for an id instead 
 MAX_FILES = 50
 
 
-def _message(exc: AppError) -> str:
-    """One line for a flash message, naming the first bad field when there is one."""
-    detail = next(iter(field_errors(exc).items()), None) if isinstance(exc, InvalidInput) else None
-    return f"{detail[0].replace('_', ' ').capitalize()} {detail[1]}." if detail else exc.message
-
-
 async def _artist_choices(request: web.Request) -> list[dict[str, Any]] | None:
     """Artists for a select ({id, label}), or None when there are too many for one."""
     items, total = await request.app[keys.CATALOG].artists("", CHOICES_MAX, 0)
@@ -59,6 +47,11 @@ async def _album_choices(request: web.Request) -> list[dict[str, Any]] | None:
     if total > CHOICES_MAX:
         return None
     return [{"id": a["id"], "label": f"{a['title']} — {a['artist']['name']}"} for a in items]
+
+
+def _form_values(row: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, str]:
+    """An edit form's fields as the stored row has them ("" for none)."""
+    return {k: "" if row[k] is None else str(row[k]) for k in names}
 
 
 async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
@@ -111,24 +104,37 @@ async def _receive_audio(request: web.Request, max_bytes: int) -> list[Received]
     return out
 
 
+async def _save_picture(request: web.Request, here: str, what: str, name: str,
+                        attach: Callable[[int], Awaitable[object]]) -> web.Response:
+    """An uploaded picture (`what`: "picture", "cover") checked, kept and attached to `name`'s
+    artist or album by `attach(image_id)`; back to its edit page (`here`) saying how it went."""
+    try:
+        image_id = await request.app[keys.INGEST].save_image(await read_image(request))
+        await attach(image_id)
+    except (InvalidInput, UnsupportedMediaType, TooLarge) as exc:
+        return redirect_flash(request, here, f"{what.capitalize()} not saved: {error_line(exc)}",
+                              "error")
+    return redirect_flash(request, here, f"New {what} for {name}.")
+
+
 # ---------------------------------------------------------------- songs
 
 
 @routes.get("/admin/songs", name="admin_songs")
 async def songs_list(request: web.Request) -> web.Response:
     require_admin(request)
-    q, offset = list_search(request)
-    rows, total = await request.app[keys.CATALOG].songs({"q": q or None}, PER_PAGE, offset, "newest")
-    return await render(request, "admin/songs.html", {
-        "songs": rows, "q": q, "pager": pager(request, "admin_songs", q, total, offset),
-        "back": request.path_qs,
-    })
+    catalog = request.app[keys.CATALOG]
+
+    async def newest(q: str, limit: int, offset: int) -> tuple[list[Any], int]:
+        return await catalog.songs({"q": q or None}, limit, offset, "newest")
+
+    return await list_page(request, "admin_songs", "admin/songs.html", "songs", newest)
 
 
 SONG_FORM = ("title", "artist_id", "album_id", "track_number", "disc_number", "year", "genre")
 
 
-async def _song_form(request: web.Request, song: dict[str, Any], values: dict[str, Any],
+async def _song_form(request: web.Request, song: Mapping[str, Any], values: dict[str, Any],
                      errors: dict[str, str] | None = None, error: str | None = None,
                      status: int = 200) -> web.Response:
     return await render(request, "admin/song_edit.html", {
@@ -142,7 +148,7 @@ async def _song_form(request: web.Request, song: dict[str, Any], values: dict[st
 async def song_edit(request: web.Request) -> web.Response:
     require_admin(request)
     song = await request.app[keys.CATALOG].song(path_id(request))
-    values = {k: "" if song[k] is None else str(song[k]) for k in SONG_FORM}
+    values: dict[str, Any] = _form_values(song, SONG_FORM)
     values.update(explicit=song["explicit"], back=request.query.get("back", ""))
     return await _song_form(request, song, values)
 
@@ -169,22 +175,21 @@ async def song_update(request: web.Request) -> web.Response:
 async def song_delete_confirm(request: web.Request) -> web.Response:
     require_admin(request)
     song = await request.app[keys.CATALOG].song(path_id(request))
-    return await render(request, "admin/song_delete.html", {
-        "song": song, "back": back_to_list(request, request.query.get("back"), "admin_songs")})
+    return await confirm_delete(request, "song", song, "admin_songs")
 
 
 @routes.post(r"/admin/songs/{id:[0-9]+}/delete", name="admin_song_delete")
 async def song_delete(request: web.Request) -> web.Response:
     who = admin_actor(request)
-    form = await request.post()
-    back = back_to_list(request, form.get("back"), "admin_songs")
-    try:
-        song = await request.app[keys.CATALOG].song(path_id(request))
-        row = await request.app[keys.CATALOG].delete_song(song["id"], who)
-    except NotFound:
-        return redirect_flash(request, back, "That song no longer exists.", "error")
-    request.app[keys.INGEST].remove_file(row["file_path"], bool(row["in_place"]))
-    return redirect_flash(request, back, f"Deleted “{song['title']}”.")
+    catalog = request.app[keys.CATALOG]
+
+    async def delete() -> str:
+        song = await catalog.song(path_id(request))
+        row = await catalog.delete_song(song["id"], who)
+        request.app[keys.INGEST].remove_file(row["file_path"], bool(row["in_place"]))
+        return f"Deleted “{song['title']}”."
+
+    return await delete_and_return(request, "admin_songs", "song", delete)
 
 
 @routes.get("/admin/songs/upload", name="admin_song_upload_form")
@@ -238,7 +243,7 @@ async def _ingest_one(request: web.Request, item: Received, who: Actor) -> dict[
         return {**result, "outcome": "duplicate", "status": 409, "message": exc.message,
                 "existing": existing}
     except (UnsupportedMediaType, InvalidInput, TooLarge) as exc:
-        return {**result, "outcome": "refused", "status": exc.status, "message": _message(exc)}
+        return {**result, "outcome": "refused", "status": exc.status, "message": error_line(exc)}
     return {**result, "outcome": "added", "status": 201, "message": "Added", "song": song}
 
 
@@ -248,20 +253,19 @@ async def _ingest_one(request: web.Request, item: Received, who: Actor) -> dict[
 @routes.get("/admin/artists", name="admin_artists")
 async def artists_list(request: web.Request) -> web.Response:
     require_admin(request)
-    q, offset = list_search(request)
     catalog = request.app[keys.CATALOG]
-    rows, total = await catalog.artists(q, PER_PAGE, offset)
-    # Each artist with its counts (cached per artist), for the list and the delete buttons.
-    detailed = await asyncio.gather(*(catalog.artist(r["id"]) for r in rows),
-                                    return_exceptions=True)
-    rows = [d if isinstance(d, dict) else r for r, d in zip(rows, detailed, strict=True)]
-    return await render(request, "admin/artists.html", {
-        "artists": rows, "q": q, "pager": pager(request, "admin_artists", q, total, offset),
-        "back": request.path_qs,
-    })
+
+    async def with_counts(q: str, limit: int, offset: int) -> tuple[list[Any], int]:
+        rows, total = await catalog.artists(q, limit, offset)
+        # Each artist with its counts (cached per artist), for the list and the delete buttons.
+        detailed = await asyncio.gather(*(catalog.artist(r["id"]) for r in rows),
+                                        return_exceptions=True)
+        return [d if isinstance(d, dict) else r for r, d in zip(rows, detailed, strict=True)], total
+
+    return await list_page(request, "admin_artists", "admin/artists.html", "artists", with_counts)
 
 
-async def _artist_form(request: web.Request, artist: dict[str, Any] | None,
+async def _artist_form(request: web.Request, artist: Mapping[str, Any] | None,
                        values: dict[str, str], errors: dict[str, str] | None = None,
                        error: str | None = None, status: int = 200) -> web.Response:
     return await render(request, "admin/artist_form.html", {
@@ -322,36 +326,29 @@ async def artist_image(request: web.Request) -> web.Response:
     who = admin_actor(request)
     catalog = request.app[keys.CATALOG]
     artist = await catalog.artist(path_id(request))
-    here = link(request, "admin_artist_edit", id=str(artist["id"]))
-    try:
-        image_id = await request.app[keys.INGEST].save_image(await read_image(request))
-        await catalog.set_artist_image(artist["id"], image_id, who)
-    except (InvalidInput, UnsupportedMediaType, TooLarge) as exc:
-        return redirect_flash(request, here, f"Picture not saved: {_message(exc)}", "error")
-    return redirect_flash(request, here, f"New picture for {artist['name']}.")
+    return await _save_picture(
+        request, link(request, "admin_artist_edit", id=str(artist["id"])), "picture",
+        artist["name"], lambda image_id: catalog.set_artist_image(artist["id"], image_id, who))
 
 
 @routes.get(r"/admin/artists/{id:[0-9]+}/delete", name="admin_artist_delete_confirm")
 async def artist_delete_confirm(request: web.Request) -> web.Response:
     require_admin(request)
     artist = await request.app[keys.CATALOG].artist(path_id(request))
-    return await render(request, "admin/artist_delete.html", {
-        "artist": artist, "back": back_to_list(request, request.query.get("back"), "admin_artists")})
+    return await confirm_delete(request, "artist", artist, "admin_artists")
 
 
 @routes.post(r"/admin/artists/{id:[0-9]+}/delete", name="admin_artist_delete")
 async def artist_delete(request: web.Request) -> web.Response:
     who = admin_actor(request)
-    form = await request.post()
-    back = back_to_list(request, form.get("back"), "admin_artists")
-    try:
-        artist = await request.app[keys.CATALOG].artist(path_id(request))
-        await request.app[keys.CATALOG].delete_artist(artist["id"], who)
-    except NotFound:
-        return redirect_flash(request, back, "That artist no longer exists.", "error")
-    except Conflict as exc:
-        return redirect_flash(request, back, f"Not deleted: {exc.message}.", "error")
-    return redirect_flash(request, back, f"Deleted {artist['name']}.")
+    catalog = request.app[keys.CATALOG]
+
+    async def delete() -> str:
+        artist = await catalog.artist(path_id(request))
+        await catalog.delete_artist(artist["id"], who)
+        return f"Deleted {artist['name']}."
+
+    return await delete_and_return(request, "admin_artists", "artist", delete)
 
 
 # ---------------------------------------------------------------- albums
@@ -362,15 +359,15 @@ ALBUM_FORM = ("title", "artist_id", "album_type", "year", "genre")
 @routes.get("/admin/albums", name="admin_albums")
 async def albums_list(request: web.Request) -> web.Response:
     require_admin(request)
-    q, offset = list_search(request)
-    rows, total = await request.app[keys.CATALOG].albums({"q": q or None}, PER_PAGE, offset, "newest")
-    return await render(request, "admin/albums.html", {
-        "albums": rows, "q": q, "pager": pager(request, "admin_albums", q, total, offset),
-        "back": request.path_qs,
-    })
+    catalog = request.app[keys.CATALOG]
+
+    async def newest(q: str, limit: int, offset: int) -> tuple[list[Any], int]:
+        return await catalog.albums({"q": q or None}, limit, offset, "newest")
+
+    return await list_page(request, "admin_albums", "admin/albums.html", "albums", newest)
 
 
-async def _album_form(request: web.Request, album: dict[str, Any] | None, values: dict[str, str],
+async def _album_form(request: web.Request, album: Mapping[str, Any] | None, values: dict[str, str],
                       errors: dict[str, str] | None = None, error: str | None = None,
                       status: int = 200) -> web.Response:
     return await render(request, "admin/album_form.html", {
@@ -422,7 +419,7 @@ async def album_create(request: web.Request) -> web.Response:
 async def album_edit(request: web.Request) -> web.Response:
     require_admin(request)
     album = await request.app[keys.CATALOG].album(path_id(request))
-    values = {k: "" if album[k] is None else str(album[k]) for k in ALBUM_FORM}
+    values = _form_values(album, ALBUM_FORM)
     return await _album_form(request, album, values | {"back": request.query.get("back", "")})
 
 
@@ -446,31 +443,26 @@ async def album_cover(request: web.Request) -> web.Response:
     who = admin_actor(request)
     catalog = request.app[keys.CATALOG]
     album = await catalog.album(path_id(request), with_songs=False)
-    here = link(request, "admin_album_edit", id=str(album["id"]))
-    try:
-        image_id = await request.app[keys.INGEST].save_image(await read_image(request))
-        await catalog.set_album_cover(album["id"], image_id, who)
-    except (InvalidInput, UnsupportedMediaType, TooLarge) as exc:
-        return redirect_flash(request, here, f"Cover not saved: {_message(exc)}", "error")
-    return redirect_flash(request, here, f"New cover for {album['title']}.")
+    return await _save_picture(
+        request, link(request, "admin_album_edit", id=str(album["id"])), "cover", album["title"],
+        lambda image_id: catalog.set_album_cover(album["id"], image_id, who))
 
 
 @routes.get(r"/admin/albums/{id:[0-9]+}/delete", name="admin_album_delete_confirm")
 async def album_delete_confirm(request: web.Request) -> web.Response:
     require_admin(request)
     album = await request.app[keys.CATALOG].album(path_id(request))
-    return await render(request, "admin/album_delete.html", {
-        "album": album, "back": back_to_list(request, request.query.get("back"), "admin_albums")})
+    return await confirm_delete(request, "album", album, "admin_albums")
 
 
 @routes.post(r"/admin/albums/{id:[0-9]+}/delete", name="admin_album_delete")
 async def album_delete(request: web.Request) -> web.Response:
     who = admin_actor(request)
-    form = await request.post()
-    back = back_to_list(request, form.get("back"), "admin_albums")
-    try:
-        album = await request.app[keys.CATALOG].album(path_id(request), with_songs=False)
-        await request.app[keys.CATALOG].delete_album(album["id"], who)
-    except NotFound:
-        return redirect_flash(request, back, "That album no longer exists.", "error")
-    return redirect_flash(request, back, f"Deleted {album['title']}; its songs stay in the catalogue.")
+    catalog = request.app[keys.CATALOG]
+
+    async def delete() -> str:
+        album = await catalog.album(path_id(request), with_songs=False)
+        await catalog.delete_album(album["id"], who)
+        return f"Deleted {album['title']}; its songs stay in the catalogue."
+
+    return await delete_and_return(request, "admin_albums", "album", delete)

@@ -4,23 +4,18 @@ JavaScript."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from aiohttp import web
 
-from app.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-)
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.services.users import ROLES, parse_new_account
 from app.web import keys
-from app.web.paging import PER_PAGE
-from app.web.params import paging, path_id, require_admin
+from app.web.admin_lists import confirm_delete, list_page
+from app.web.params import path_id, require_admin
 from app.web.render import (
     back_to_list,
+    error_line,
     field_errors,
     form_summary,
     form_text,
@@ -31,32 +26,11 @@ from app.web.render import (
 routes = web.RouteTableDef()
 
 
-def _back(request: web.Request, value: Any) -> str:
-    return back_to_list(request, value, "admin_users")
-
-
 @routes.get("/admin/users", name="admin_users")
 async def users_list(request: web.Request) -> web.Response:
     require_admin(request)
-    q = request.query.get("q", "").strip()[:100]
-    _, offset = paging(request)
-    offset -= offset % PER_PAGE
-    rows, total = await request.app[keys.USERS].list(q, PER_PAGE, offset)
-    page, pages = offset // PER_PAGE + 1, max(1, math.ceil(total / PER_PAGE))
-    base = request.app.router["admin_users"].url_for()
-
-    def page_url(n: int) -> str:
-        query = {"q": q} if q else {}
-        return str(base.with_query({**query, "page": str(n)} if n > 1 else query))
-
-    pager = {
-        "page": page, "pages": pages, "total": total,
-        "prev_url": page_url(page - 1) if page > 1 else None,
-        "next_url": page_url(page + 1) if page < pages else None,
-    }
-    return await render(request, "admin/users.html", {
-        "users": rows, "q": q, "pager": pager, "roles": ROLES, "back": request.path_qs,
-    })
+    return await list_page(request, "admin_users", "admin/users.html", "users",
+                           request.app[keys.USERS].list, roles=ROLES)
 
 
 async def _act(request: web.Request, action: str) -> web.Response:
@@ -64,7 +38,7 @@ async def _act(request: web.Request, action: str) -> web.Response:
     admin = require_admin(request)
     user_id = path_id(request)
     form = await request.post()
-    back = _back(request, form.get("back"))
+    back = back_to_list(request, form.get("back"), "admin_users")
     users = request.app[keys.USERS]
     try:
         if action == "role":
@@ -79,9 +53,7 @@ async def _act(request: web.Request, action: str) -> web.Response:
     except NotFound:
         return redirect_flash(request, back, "That user no longer exists.", "error")
     except (Forbidden, InvalidInput) as exc:
-        detail = next(iter(field_errors(exc).items()), None) if isinstance(exc, InvalidInput) else None
-        text = f"{detail[0].capitalize()} {detail[1]}." if detail else exc.message
-        return redirect_flash(request, back, text, "error")
+        return redirect_flash(request, back, error_line(exc), "error")
     return redirect_flash(request, back, message)
 
 
@@ -99,10 +71,8 @@ async def user_disabled(request: web.Request) -> web.Response:
 async def user_delete_confirm(request: web.Request) -> web.Response:
     admin = require_admin(request)
     user = await request.app[keys.USERS].get(path_id(request))
-    return await render(request, "admin/user_delete.html", {
-        "user": user, "is_self": user["id"] == admin.user_id,
-        "back": _back(request, request.query.get("back")),
-    })
+    return await confirm_delete(request, "user", user, "admin_users",
+                                is_self=user["id"] == admin.user_id)
 
 
 @routes.post(r"/admin/users/{id:[0-9]+}/delete", name="admin_user_delete")
