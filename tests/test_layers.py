@@ -154,3 +154,22 @@ def test_services_are_constructed_only_in_the_composition_root() -> None:
         for line, call in service_constructions(tree)
     )
     assert elsewhere == [], "take services from build_services (app/container.py)"
+
+
+def repo_reaches(tree: ast.Module) -> list[int]:
+    """Lines that reach through a service into its repository (`x.repo.method`, `x.repo`)."""
+    return sorted(node.lineno for node in ast.walk(tree)
+                  if isinstance(node, ast.Attribute) and node.attr == "repo"
+                  and not (isinstance(node.value, ast.Name) and node.value.id == "self"))
+
+
+def test_the_repo_pattern_sees_reaches() -> None:
+    tree = ast.parse("a = ctx.users.repo.by_username(n)\nb = self.repo.get(1)\nc = repo.get(2)\n")
+    assert repo_reaches(tree) == [1]
+
+
+def test_the_upper_layers_call_services_not_their_repositories() -> None:
+    """The web layer and the command line go through a service's methods, never its `repo`."""
+    reaches = sorted(f"{name}:{line}" for name, tree in modules().items() if within(name, UPPER)
+                     for line in repo_reaches(tree))
+    assert reaches == [], "add a method on the service instead"

@@ -27,7 +27,7 @@ async def fill_demo(ctx: Services, seconds: float = 20.0) -> tuple[Summary | Non
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     password = None
-    if await ctx.users.repo.by_username(DEMO_USER) is None:
+    if not await ctx.users.exists(DEMO_USER):
         password = secrets.token_urlsafe(9)
         await ctx.users.create(NewAccount("demo@sonora.local", DEMO_USER, password, "Demo Listener"))
         note = Path(ctx.config.data_dir) / "demo-listener.txt"

@@ -35,7 +35,6 @@ from app.media import images
 from app.media.probe import AudioInfo, BadAudio, UnsupportedAudio, probe
 from app.media.store import MediaStore, content_hashes, hash_file
 from app.repos.db import Tx
-from app.services.indexer import before_songs_deleted
 from app.services.ingest import UNKNOWN_ARTIST, Batch, IngestService, Prepared
 
 log = logging.getLogger(__name__)
@@ -270,8 +269,8 @@ class Importer:
         """Start the run's view of the catalogue afresh (in place: the files it already holds)."""
         self._settled, self._displaced, self._deferred = set(), set(), []
         self._created, self._retagged = set(), []
-        self._known = await self.ingest.repo.known_hashes()
-        self._by_path = await self.ingest.repo.in_place_files() if self.in_place else {}
+        self._known = await self.ingest.known_hashes()
+        self._by_path = await self.ingest.in_place_files() if self.in_place else {}
         self._by_sha = {row["sha256"]: row for row in self._by_path.values()}
         self._by_audio = {}
         for row in self._by_path.values():
@@ -525,26 +524,7 @@ class Importer:
     async def _remove(self, song_ids: list[int], summary: Summary) -> None:
         """Songs whose content is nowhere any more (in place): removed, a batch per transaction."""
         for start in range(0, len(song_ids), BATCH):
-            found: list[events.Event] = []
-            keys: list[str] = []
-            removed = 0
-            async with self.db.transaction() as tx:
-                chunk = song_ids[start : start + BATCH]
-                # Their playlists lose songs: the search index hears of it, as it would at reindex.
-                found += await before_songs_deleted(tx, chunk)
-                for song_id in chunk:
-                    row = await self.ingest.repo.delete_song(tx, song_id)
-                    if row is None:
-                        continue
-                    removed += 1
-                    found.append(events.CatalogChanged("song", song_id, "deleted"))
-                    keys += [f"song:{song_id}", f"artist:{row['artist_id']}"]
-                    if row["album_id"]:
-                        keys.append(f"album:{row['album_id']}")
-                await events.emit_many(tx, found)
-            summary.removed += removed
-            if keys:
-                await self.ingest.catalog.after_write(*dict.fromkeys(keys))
+            summary.removed += await self.ingest.remove_songs(song_ids[start : start + BATCH])
 
     async def _audit(self, root: Path, summary: Summary) -> None:
         async with self.db.transaction() as tx:

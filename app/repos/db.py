@@ -92,28 +92,28 @@ class Tx:
     async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Run a statement; returns the last insert id or, when none, the affected row count."""
         async with self.conn.cursor() as cur:
-            await cur.execute(sql, params)
+            await cur.execute(sql, params or None)  # no params: a literal % is no placeholder
             return int(cur.lastrowid or cur.rowcount)
 
     async def rowcount(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         async with self.conn.cursor() as cur:
-            await cur.execute(sql, params)
+            await cur.execute(sql, params or None)  # no params: a literal % is no placeholder
             return int(cur.rowcount)
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
         async with self.conn.cursor(aiomysql.DictCursor) as cur:
-            await cur.execute(sql, params)
+            await cur.execute(sql, params or None)  # no params: a literal % is no placeholder
             return list(await cur.fetchall())
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
         async with self.conn.cursor(aiomysql.DictCursor) as cur:
-            await cur.execute(sql, params)
+            await cur.execute(sql, params or None)  # no params: a literal % is no placeholder
             row = await cur.fetchone()
             return dict(row) if row else None
 
     async def fetchval(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         async with self.conn.cursor() as cur:
-            await cur.execute(sql, params)
+            await cur.execute(sql, params or None)  # no params: a literal % is no placeholder
             row = await cur.fetchone()
             return row[0] if row else None
 

@@ -18,8 +18,9 @@ from app.media import images
 from app.media.probe import AudioInfo, BadAudio, UnsupportedAudio, probe
 from app.media.store import MediaStore
 from app.repos.catalog import CatalogRepo
-from app.repos.db import Database, Tx
+from app.repos.db import Database, Row, Tx
 from app.services.catalog import Actor, CatalogService
+from app.services.indexer import before_songs_deleted
 from app.services.types import Song
 
 log = logging.getLogger(__name__)
@@ -349,6 +350,38 @@ class IngestService:
             raise InvalidInput(details={"fields": {"artist_id": "no such artist"}})
         if overrides.get("album_id") and await self.repo.album(overrides["album_id"]) is None:
             raise InvalidInput(details={"fields": {"album_id": "no such album"}})
+
+    async def known_hashes(self) -> set[str]:
+        """The content hash of every song (an import skips content it already holds)."""
+        return await self.repo.known_hashes()
+
+    async def in_place_files(self) -> dict[str, Row]:
+        """The songs imported in place, by their file path (a rescan compares the folder to them)."""
+        return await self.repo.in_place_files()
+
+    async def remove_songs(self, song_ids: list[int]) -> int:
+        """Delete songs whose content is gone (a rescan), in one transaction; returns how many were
+        still there. Their playlists' documents and the songs' own are re-indexed, the cached
+        entries dropped; stored files are left to the caller (in-place files are never touched)."""
+        found: list[events.Event] = []
+        keys: list[str] = []
+        removed = 0
+        async with self.db.transaction() as tx:
+            # Their playlists lose songs: the search index hears of it, as it would at reindex.
+            found += await before_songs_deleted(tx, song_ids)
+            for song_id in song_ids:
+                row = await self.repo.delete_song(tx, song_id)
+                if row is None:
+                    continue
+                removed += 1
+                found.append(events.CatalogChanged("song", song_id, "deleted"))
+                keys += [f"song:{song_id}", f"artist:{row['artist_id']}"]
+                if row["album_id"]:
+                    keys.append(f"album:{row['album_id']}")
+            await events.emit_many(tx, found)
+        if keys:
+            await self.catalog.after_write(*dict.fromkeys(keys))
+        return removed
 
     def remove_file(self, file_path: str, in_place: bool) -> None:
         """Remove a deleted song's stored file (never a file imported in place)."""

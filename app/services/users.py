@@ -59,6 +59,10 @@ class UserService:
             raise NotFound("No such user")
         return row
 
+    async def exists(self, username: str) -> bool:
+        """Whether an account has this username."""
+        return await self.repo.by_username(username) is not None
+
     async def by_username(self, username: str) -> Row:
         row = await self.repo.by_username(username)
         if row is None:
