@@ -1,7 +1,7 @@
 // The player on the page: play buttons on song rows and search results, the rows' "more" menu
 // (Play next, Add to queue), the album's big Play button, and the keyboard shortcuts.
 // `bindPage(player)` wires them to the controller player.js passes.
-import { onPage, showMenu } from "./ui.js";
+import { on, onPage, SEARCH_RENDERED, showMenu } from "./ui.js";
 import { footer } from "./player-audio.js";
 import { current, state } from "./player-state.js";
 import { label, learnRows, learnSong } from "./player-songs.js";
@@ -102,30 +102,23 @@ function enhanceRows(root) {
 }
 
 // Search results list songs as links; each gets a Play button, the other songs as its queue.
-// search.js re-renders the results as you type, so an observer keeps them equipped.
-let searchObserver = null;
+// The page's first results come with it (onPage); search.js says when it renders new ones.
 function enhanceSearch(root) {
-  const box = root.querySelector("#search-results");
-  searchObserver?.disconnect();
+  const box = root.id === "search-results" ? root : root.querySelector("#search-results");
   if (!box) return;
-  const apply = () => {
-    for (const a of box.querySelectorAll('a.search-row[id^="sr-songs-"]')) {
-      const li = a.parentElement;
-      if (!li || li.querySelector(".search-play")) continue;
-      const id = a.id.slice("sr-songs-".length);
-      const title = a.querySelector(".search-title")?.textContent.trim() || "this song";
-      li.dataset.songId = id;
-      li.classList.add("search-song");
-      learnSong(id, { title, artist: (a.querySelector(".search-sub")?.textContent || "").split(" · ")[0] });
-      const b = button("play search-play", `Play ${title}`, "play");
-      b.dataset.songId = id;
-      li.append(b);
-    }
-    markRows();
-  };
-  apply();
-  searchObserver = new MutationObserver(apply);
-  searchObserver.observe(box, { childList: true, subtree: true });
+  for (const a of box.querySelectorAll('a.search-row[id^="sr-songs-"]')) {
+    const li = a.parentElement;
+    if (!li || li.querySelector(".search-play")) continue;
+    const id = a.id.slice("sr-songs-".length);
+    const title = a.querySelector(".search-title")?.textContent.trim() || "this song";
+    li.dataset.songId = id;
+    li.classList.add("search-song");
+    learnSong(id, { title, artist: (a.querySelector(".search-sub")?.textContent || "").split(" · ")[0] });
+    const b = button("play search-play", `Play ${title}`, "play");
+    b.dataset.songId = id;
+    li.append(b);
+  }
+  markRows();
 }
 
 function onArrow(player, event, t) {
@@ -187,4 +180,5 @@ export function bindPage(player) {
     enhanceRows(root);
     enhanceSearch(root);
   });
+  on(SEARCH_RENDERED, ({ root }) => enhanceSearch(root));
 }

@@ -1,6 +1,6 @@
 // Search as you type: the /search page (grouped results, a top result) and suggestions under the
 // header's search box on every page. Both are ARIA comboboxes: ↑/↓ move, Enter opens, Esc closes.
-import { api, onPage } from "./ui.js";
+import { api, emit, onPage, SEARCH_RENDERED } from "./ui.js";
 
 const DEBOUNCE_MS = 150;
 
@@ -121,6 +121,7 @@ function setupSearchPage(page) {
       const data = await api("GET", `${endpoint}?q=${encodeURIComponent(q)}&limit=10`, undefined, { signal: controller.signal });
       if (input.value.trim() !== q) return;
       results.innerHTML = renderResults(q, data);
+      emit(SEARCH_RENDERED, { root: results });
       nav.reset();
       const count = data.songs.total + data.artists.total + data.albums.total + data.playlists.total;
       input.setAttribute("aria-expanded", count ? "true" : "false");

@@ -6,10 +6,12 @@
 //   sonora:navigate {url, root}     router.js swapped a page into <main> (root = the new <main>)
 //   sonora:liked    {songId, liked} a song's like changed (or became known): every heart follows
 //   sonora:played   {song_id, …}    the player's report of a listen was accepted
+//   sonora:search-rendered {root}   search.js put new results into #search-results (root)
 
 export const NAVIGATE = "sonora:navigate";
 export const LIKED = "sonora:liked";
 export const PLAYED = "sonora:played";
+export const SEARCH_RENDERED = "sonora:search-rendered";
 
 const TOAST_MS = 2600;
 
