@@ -1,4 +1,5 @@
-"""Command line: python -m app serve|worker|migrate|create-user|reset-password|settings."""
+"""Command line: python -m app serve|worker|migrate|create-user|reset-password|repair-counts|
+settings (and the rest `--help` lists)."""
 
 from __future__ import annotations
 
@@ -235,6 +236,15 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repair_counts(args: argparse.Namespace) -> int:
+    """Recompute every maintained count and sum (an album's songs and duration, an artist's
+    albums and songs, the library totals, songs per genre and year) from the rows."""
+    fixed = _run(_config(), lambda services: services.catalog.repair_counts())
+    for figure, rows in fixed.items():
+        print(f"{figure}: {rows} row(s) corrected")
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     if args.markdown:
         print("| variable | default | what it does |\n|---|---|---|")
@@ -286,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
                    ).set_defaults(func=cmd_bootstrap)
     sub.add_parser("reindex", help="rebuild the search index from MySQL (safe while the worker runs)"
                    ).set_defaults(func=cmd_reindex)
+    sub.add_parser("repair-counts", help="recompute the catalogue's maintained counts and sums"
+                   " from the rows").set_defaults(func=cmd_repair_counts)
     p = sub.add_parser("settings", help="print every setting with its default")
     p.add_argument("--markdown", action="store_true", help="as the README's table")
     p.set_defaults(func=cmd_settings)

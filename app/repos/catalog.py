@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import pymysql
+
 from app.repos.db import Database, Row, Tx
+
+DUPLICATE_KEY = 1062
 
 SONG_SELECT = (
     "SELECT s.id, s.title, s.artist_id, ar.name AS artist_name, s.album_id,"
@@ -14,21 +19,224 @@ SONG_SELECT = (
     " COALESCE(s.cover_image_id, al.cover_image_id) AS cover_image_id, s.created_at"
     " FROM songs s JOIN artists ar ON ar.id = s.artist_id LEFT JOIN albums al ON al.id = s.album_id"
 )
+# An album's and an artist's counts are maintained in their rows (sql/0007_catalog_at_scale.sql).
 ALBUM_SELECT = (
     "SELECT al.id, al.title, al.artist_id, ar.name AS artist_name, al.album_type, al.year,"
-    " al.genre, al.cover_image_id, al.created_at,"
-    " (SELECT COUNT(*) FROM songs s WHERE s.album_id = al.id) AS song_count,"
-    " (SELECT COALESCE(SUM(s.duration_ms), 0) FROM songs s WHERE s.album_id = al.id) AS duration_ms"
+    " al.genre, al.cover_image_id, al.created_at, al.song_count, al.duration_ms"
     " FROM albums al JOIN artists ar ON ar.id = al.artist_id"
 )
 ARTIST_SELECT = "SELECT ar.id, ar.name, ar.bio, ar.image_id, ar.created_at FROM artists ar"
+ARTIST_INDEX_SELECT = "SELECT ar.id, ar.name, ar.image_id, ar.album_count FROM artists ar"
 
-SONG_ORDER = {
-    "newest": "s.created_at DESC, s.id DESC",
-    "title": "s.title, s.id",
-    "popular": "s.play_count DESC, s.id",
-    "album": "s.album_id, s.disc_number, s.track_number, s.id",
+# Each order as its sort keys, (column, descending), the last one unique. Every list reads its
+# page from an index in this order (or exactly its reverse), see sql/0007_catalog_at_scale.sql.
+SortKeys = tuple[tuple[str, bool], ...]
+SONG_ORDERS: dict[str, SortKeys] = {
+    "newest": (("s.created_at", True), ("s.id", True)),
+    "title": (("s.title", False), ("s.id", False)),
+    "popular": (("s.play_count", True), ("s.id", False)),
+    "album": (("s.album_id", False), ("s.disc_number", False), ("s.track_number", False),
+              ("s.id", False)),
+    "id": (("s.id", False),),
 }
+ALBUM_ORDERS: dict[str, SortKeys] = {
+    "newest": (("al.created_at", True), ("al.id", True)),
+    "year": (("al.year", True), ("al.id", True)),
+    "title": (("al.title_canon", False), ("al.id", False)),
+}
+# name_canon is unique: it orders alone (with an id after it the optimizer would sort).
+ARTIST_ORDERS: dict[str, SortKeys] = {"name": (("ar.name_canon", False),)}
+COUNT_CAP = 10_000  # past this many rows a filtered count is an estimate, not a scan
+
+Query = tuple[str, list[Any]]
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """Which page of a list: `limit` rows after `offset` of them, or after the row whose sort key
+    is `after` (a keyset cursor, ignoring `offset`); `reverse` reads the order backwards."""
+
+    limit: int
+    offset: int = 0
+    after: tuple[Any, ...] | None = None
+    reverse: bool = False
+
+
+@dataclass
+class Listed:
+    """A page of rows, the list's total (`estimated` when not counted exactly) and the sort key
+    of the page's last row (for the next page's `after`)."""
+
+    rows: list[Row]
+    total: int
+    estimated: bool = False
+    last_key: tuple[Any, ...] | None = None
+    first_key: tuple[Any, ...] | None = None
+
+
+def order_by(keys: SortKeys, reverse: bool = False) -> str:
+    """The ORDER BY list of sort keys (each direction flipped when `reverse`)."""
+    return ", ".join(f"{col} {'DESC' if desc != reverse else 'ASC'}" for col, desc in keys)
+
+
+def after_clause(keys: SortKeys, after: Sequence[Any], reverse: bool = False) -> Query:
+    """Rows past the key `after` in this order, as an OR of prefixes (the range optimizer reads
+    each as one range of the order's index; a row constructor comparison it would scan)."""
+    parts, params = [], []
+    for i, (col, desc) in enumerate(keys):
+        op = "<" if desc != reverse else ">"
+        eqs = [f"{c} = %s" for c, _ in keys[:i]]
+        parts.append("(" + " AND ".join([*eqs, f"{col} {op} %s"]) + ")")
+        params += [*after[:i], after[i]]
+    return "(" + " OR ".join(parts) + ")", params
+
+
+def page_sql(select: str, where: list[str], params: list[Any], keys: SortKeys,
+             spec: PageSpec) -> Query:
+    """`select` (ids from one table) filtered by `where`, in the order `keys`, one page."""
+    where, params = list(where), list(params)
+    if spec.after is not None:
+        clause, extra = after_clause(keys, spec.after, spec.reverse)
+        where.append(clause)
+        params += extra
+    sql = f"{select}{(' WHERE ' + ' AND '.join(where)) if where else ''}"
+    sql += f" ORDER BY {order_by(keys, spec.reverse)} LIMIT %s"
+    params.append(spec.limit)
+    if spec.after is None and spec.offset:
+        sql += " OFFSET %s"
+        params.append(spec.offset)
+    return sql, params
+
+
+def song_filter_sql(filters: dict[str, Any]) -> Query:
+    """The WHERE terms of a song list's filters (each served by an index of the migration)."""
+    where: list[str] = []
+    params: list[Any] = []
+    for key in ("artist_id", "album_id", "year"):
+        if filters.get(key):
+            where.append(f"s.{key} = %s")
+            params.append(filters[key])
+    if filters.get("genre"):
+        where.append("s.genre_canon = %s")
+        params.append(filters["genre"].lower())
+    if filters.get("q"):
+        where.append("LOWER(s.title) LIKE %s")
+        params.append(like_pattern(filters["q"]))
+    if filters.get("ids"):
+        where.append(f"s.id IN ({', '.join(['%s'] * len(filters['ids']))})")
+        params.extend(filters["ids"])
+    return " AND ".join(where), params
+
+
+def song_ids_sql(filters: dict[str, Any], order: str, spec: PageSpec) -> Query:
+    """The ids (and sort keys) of one page of songs: read from an index, no join (the rows
+    are fetched by id afterwards: a deferred join)."""
+    keys = SONG_ORDERS[order]
+    where, params = song_filter_sql(filters)
+    cols = ", ".join(dict.fromkeys(["s.id", *(c for c, _ in keys)]))
+    return page_sql(f"SELECT {cols} FROM songs s", [where] if where else [], params, keys, spec)
+
+
+def album_filter_sql(filters: dict[str, Any]) -> Query:
+    """The WHERE terms of an album list's filters."""
+    where: list[str] = []
+    params: list[Any] = []
+    if filters.get("artist_id"):
+        where.append("al.artist_id = %s")
+        params.append(filters["artist_id"])
+    if filters.get("year"):
+        where.append("al.year = %s")
+        params.append(filters["year"])
+    if filters.get("genre"):
+        where.append("al.genre_canon = %s")
+        params.append(filters["genre"].lower())
+    if filters.get("album_type"):
+        where.append("al.album_type = %s")
+        params.append(filters["album_type"])
+    if filters.get("q"):
+        where.append("al.title_canon LIKE %s")
+        params.append(like_pattern(filters["q"]))
+    return " AND ".join(where), params
+
+
+def album_ids_sql(filters: dict[str, Any], order: str, spec: PageSpec) -> Query:
+    """The ids (and sort keys) of one page of albums."""
+    keys = ALBUM_ORDERS[order]
+    where, params = album_filter_sql(filters)
+    cols = ", ".join(dict.fromkeys(["al.id", *(c for c, _ in keys)]))
+    return page_sql(f"SELECT {cols} FROM albums al", [where] if where else [], params, keys, spec)
+
+
+def artist_ids_sql(q: str, spec: PageSpec) -> Query:
+    """The ids (and names) of one page of artists by name, those matching `q` when given."""
+    where, params = ([], []) if not q else (["ar.name_canon LIKE %s"], [like_pattern(q)])
+    return page_sql("SELECT ar.id, ar.name_canon FROM artists ar", where, params,
+                    ARTIST_ORDERS["name"], spec)
+
+
+def artist_index_sql() -> str:
+    """Every artist in name order, read along the name index (left to itself, the optimizer
+    reads the whole table and sorts it, since no LIMIT makes the index look cheaper)."""
+    return (f"{ARTIST_INDEX_SELECT} FORCE INDEX (uq_artists_name)"
+            f" ORDER BY {order_by(ARTIST_ORDERS['name'])}")
+
+
+def capped_count_sql(table: str, where: str, params: list[Any]) -> Query:
+    """Count at most COUNT_CAP + 1 matching rows: exact below the cap, bounded work above it."""
+    clause = f" WHERE {where}" if where else ""
+    return (f"SELECT COUNT(*) FROM (SELECT 1 FROM {table}{clause} LIMIT {COUNT_CAP + 1}) capped",
+            params)
+
+
+# `repair-counts`: each statement sets a maintained figure from the rows, touching (and so
+# counting) only the rows that were wrong.
+REPAIRS: tuple[tuple[str, str], ...] = (
+    ("albums",
+     "UPDATE albums al LEFT JOIN (SELECT album_id, COUNT(*) AS n, SUM(duration_ms) AS ms"
+     " FROM songs WHERE album_id IS NOT NULL GROUP BY album_id) s ON s.album_id = al.id"
+     " SET al.song_count = COALESCE(s.n, 0), al.duration_ms = COALESCE(s.ms, 0)"
+     " WHERE al.song_count <> COALESCE(s.n, 0) OR al.duration_ms <> COALESCE(s.ms, 0)"),
+    ("artists",
+     "UPDATE artists ar"
+     " LEFT JOIN (SELECT artist_id, COUNT(*) AS n FROM songs GROUP BY artist_id) s"
+     " ON s.artist_id = ar.id"
+     " LEFT JOIN (SELECT artist_id, COUNT(*) AS n FROM albums GROUP BY artist_id) al"
+     " ON al.artist_id = ar.id"
+     " SET ar.song_count = COALESCE(s.n, 0), ar.album_count = COALESCE(al.n, 0)"
+     " WHERE ar.song_count <> COALESCE(s.n, 0) OR ar.album_count <> COALESCE(al.n, 0)"),
+    ("totals",
+     "UPDATE catalog_totals t JOIN (SELECT COUNT(*) AS songs, COALESCE(SUM(size), 0) AS bytes,"
+     " COALESCE(SUM(duration_ms), 0) AS ms FROM songs) s"
+     " JOIN (SELECT COUNT(*) AS n FROM albums) al JOIN (SELECT COUNT(*) AS n FROM artists) ar"
+     " SET t.songs = s.songs, t.bytes = s.bytes, t.duration_ms = s.ms, t.albums = al.n,"
+     " t.artists = ar.n WHERE t.id = 1 AND (t.songs <> s.songs OR t.bytes <> s.bytes"
+     " OR t.duration_ms <> s.ms OR t.albums <> al.n OR t.artists <> ar.n)"),
+    ("genres",
+     "UPDATE genre_song_counts g LEFT JOIN (SELECT genre, COUNT(*) AS n FROM songs"
+     " GROUP BY genre) c ON c.genre = g.genre SET g.songs = COALESCE(c.n, 0)"
+     " WHERE g.songs <> COALESCE(c.n, 0)"),
+    ("genres",
+     "INSERT INTO genre_song_counts (genre, songs) SELECT genre, COUNT(*) FROM songs"
+     " WHERE genre IS NOT NULL AND genre <> ''"
+     " AND genre NOT IN (SELECT genre FROM genre_song_counts) GROUP BY genre"),
+    ("years",
+     "UPDATE year_song_counts y LEFT JOIN (SELECT year, COUNT(*) AS n FROM songs"
+     " GROUP BY year) c ON c.year = y.year SET y.songs = COALESCE(c.n, 0)"
+     " WHERE y.songs <> COALESCE(c.n, 0)"),
+    ("years",
+     "INSERT INTO year_song_counts (year, songs) SELECT year, COUNT(*) FROM songs"
+     " WHERE year IS NOT NULL AND year NOT IN (SELECT year FROM year_song_counts) GROUP BY year"),
+)
+
+
+def rows_sql(select: str, alias: str, ids: Sequence[int]) -> Query:
+    """The second half of a deferred join: the page's rows by primary key."""
+    return f"{select} WHERE {alias}.id IN ({', '.join(['%s'] * len(ids))})", list(ids)
+
+
+def _in_order(rows: list[Row], ids: list[int]) -> list[Row]:
+    by_id = {r["id"]: r for r in rows}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 def like_pattern(text: str) -> str:
@@ -108,27 +316,74 @@ class CatalogRepo:
         return await tx.rowcount("DELETE FROM artists WHERE id = %s", (artist_id,))
 
     async def artists(self, q: str, limit: int, offset: int) -> tuple[list[Row], int]:
-        where, params = "", []
+        listed = await self.artist_page(q, PageSpec(limit, offset))
+        return listed.rows, listed.total
+
+    async def artist_page(self, q: str, spec: PageSpec) -> Listed:
+        """A page of artists by name (those matching `q`), the total and the last row's key."""
         if q:
-            where, params = " WHERE ar.name_canon LIKE %s", [like_pattern(q)]
-        rows = await self.db.fetchall(
-            f"{ARTIST_SELECT}{where} ORDER BY ar.name_canon, ar.id LIMIT %s OFFSET %s",
-            (*params, limit, offset),
-        )
-        total = await self.db.fetchval(f"SELECT COUNT(*) FROM artists ar{where}", params)
-        return rows, int(total)
+            where, params = "ar.name_canon LIKE %s", [like_pattern(q)]
+            total, estimated = await self._capped_count("artists ar", where, params)
+        else:
+            total, estimated = await self._total("artists"), False
+        used = self._deep(spec, total, estimated)
+        return await self._page(artist_ids_sql(q, used), used, total, estimated,
+                                ARTIST_ORDERS["name"], self.artist_rows)
+
+    async def artist_rows(self, ids: list[int]) -> list[Row]:
+        """The artists of `ids` (in no order; ids that are gone are left out)."""
+        return await self.db.fetchall(*rows_sql(ARTIST_SELECT, "ar", ids))
 
     async def artist_counts(self, artist_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """Each artist's (albums, songs), as maintained in its row."""
         if not artist_ids:
             return {}
         marks = ", ".join(["%s"] * len(artist_ids))
         rows = await self.db.fetchall(
-            f"SELECT ar.id, (SELECT COUNT(*) FROM albums al WHERE al.artist_id = ar.id) AS albums,"
-            f" (SELECT COUNT(*) FROM songs s WHERE s.artist_id = ar.id) AS songs"
-            f" FROM artists ar WHERE ar.id IN ({marks})",
+            f"SELECT id, album_count, song_count FROM artists WHERE id IN ({marks})",
             tuple(artist_ids),
         )
-        return {r["id"]: (int(r["albums"]), int(r["songs"])) for r in rows}
+        return {r["id"]: (int(r["album_count"]), int(r["song_count"])) for r in rows}
+
+    # pages of a list ---------------------------------------------------------------------
+    @staticmethod
+    def _deep(spec: PageSpec, total: int, estimated: bool) -> PageSpec:
+        """An offset past the middle of an exactly counted list reads the page from the end
+        (the reverse order, the rows flipped back): no page skips more than half the list."""
+        if spec.after is not None or spec.reverse or estimated or spec.offset * 2 <= total:
+            return spec
+        end = min(total, spec.offset + spec.limit)
+        return PageSpec(limit=max(0, end - spec.offset), offset=total - end, reverse=True)
+
+    async def _page(self, query: Query, used: PageSpec, total: int, estimated: bool,
+                    keys: SortKeys, fetch: Callable[[list[int]], Awaitable[list[Row]]]) -> Listed:
+        """Run the ids query `query` (for the page `used`, which `_deep` may have reversed), then
+        fetch those rows by id: the page in the list's order, with its first and last keys."""
+        found = await self.db.fetchall(*query) if used.limit > 0 else []
+        if used.reverse:
+            found.reverse()
+        ids = [int(r["id"]) for r in found]
+        rows = _in_order(await fetch(ids), ids) if ids else []
+        names = [c.split(".", 1)[1] for c, _ in keys]
+        if not found:
+            return Listed(rows, total, estimated)
+        return Listed(rows, total, estimated, tuple(found[-1][n] for n in names),
+                      tuple(found[0][n] for n in names))
+
+    async def _capped_count(self, table: str, where: str, params: list[Any]) -> tuple[int, bool]:
+        """The rows matching `where`: exact up to COUNT_CAP, above it the optimizer's estimate."""
+        sql, args = capped_count_sql(table, where, params)
+        counted = int(await self.db.fetchval(sql, args))
+        if counted <= COUNT_CAP:
+            return counted, False
+        plan = await self.db.fetchone(f"EXPLAIN SELECT 1 FROM {table} WHERE {where}", params)
+        return max(counted, int((plan or {}).get("rows") or 0)), True
+
+    async def _total(self, name: str) -> int:
+        """One of the library totals maintained in catalog_totals."""
+        column = {"songs": "songs", "albums": "albums", "artists": "artists"}[name]
+        return int(await self.db.fetchval(f"SELECT {column} FROM catalog_totals WHERE id = 1")
+                   or 0)
 
     # albums
     async def album(self, album_id: int) -> Row | None:
@@ -144,12 +399,26 @@ class CatalogRepo:
         )
         if row:
             return int(row["id"]), False
-        await tx.execute(
-            "INSERT INTO albums (title, title_canon, artist_id, year, genre, album_type)"
-            " VALUES (%s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)",
-            (title, title.lower(), artist_id, year, genre, album_type),
+        # A plain INSERT, not ON DUPLICATE KEY UPDATE: the albums' BEFORE INSERT trigger would
+        # count an album that a duplicate then turns into an update. A failed statement rolls
+        # its trigger back, and the transaction goes on.
+        try:
+            return await tx.execute(
+                "INSERT INTO albums (title, title_canon, artist_id, year, genre, album_type)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                (title, title.lower(), artist_id, year, genre, album_type),
+            ), True
+        except pymysql.err.IntegrityError as exc:
+            if exc.args[0] != DUPLICATE_KEY:
+                raise
+        # A locking read: it sees the duplicate even when a concurrent writer committed it
+        # after this transaction's snapshot.
+        row = await tx.fetchone(
+            "SELECT id FROM albums WHERE artist_id = %s AND title_canon = %s LOCK IN SHARE MODE",
+            (artist_id, title.lower()),
         )
-        return int(await tx.fetchval("SELECT LAST_INSERT_ID()")), True
+        assert row is not None
+        return int(row["id"]), False
 
     async def insert_album(
         self, tx: Tx, title: str, artist_id: int, album_type: str, year: int | None,
@@ -185,34 +454,31 @@ class CatalogRepo:
     async def albums(
         self, filters: dict[str, Any], limit: int, offset: int, order: str = "newest"
     ) -> tuple[list[Row], int]:
-        where, params = [], []
-        if filters.get("artist_id"):
-            where.append("al.artist_id = %s")
-            params.append(filters["artist_id"])
-        if filters.get("year"):
-            where.append("al.year = %s")
-            params.append(filters["year"])
-        if filters.get("genre"):
-            where.append("LOWER(al.genre) = %s")
-            params.append(filters["genre"].lower())
-        if filters.get("album_type"):
-            where.append("al.album_type = %s")
-            params.append(filters["album_type"])
-        if filters.get("q"):
-            where.append("al.title_canon LIKE %s")
-            params.append(like_pattern(filters["q"]))
-        clause = (" WHERE " + " AND ".join(where)) if where else ""
-        order_by = {
-            "newest": "al.created_at DESC, al.id DESC",
-            "year": "al.year DESC, al.id DESC",
-            "title": "al.title_canon, al.id",
-        }[order]
-        rows = await self.db.fetchall(
-            f"{ALBUM_SELECT}{clause} ORDER BY {order_by} LIMIT %s OFFSET %s",
-            (*params, limit, offset),
-        )
-        total = await self.db.fetchval(f"SELECT COUNT(*) FROM albums al{clause}", params)
-        return rows, int(total)
+        listed = await self.album_page(filters, order, PageSpec(limit, offset))
+        return listed.rows, listed.total
+
+    async def album_page(self, filters: dict[str, Any], order: str, spec: PageSpec) -> Listed:
+        """A page of albums, filtered, in `order`, with the total and the last row's key."""
+        total, estimated = await self.album_total(filters)
+        used = self._deep(spec, total, estimated)
+        return await self._page(album_ids_sql(filters, order, used), used, total, estimated,
+                                ALBUM_ORDERS[order], self.album_rows)
+
+    async def album_total(self, filters: dict[str, Any]) -> tuple[int, bool]:
+        """How many albums match: maintained figures where one fits, else a capped count."""
+        used = {k for k, value in filters.items() if value}
+        if not used:
+            return await self._total("albums"), False
+        if used == {"artist_id"}:
+            value = await self.db.fetchval(
+                "SELECT album_count FROM artists WHERE id = %s", (filters["artist_id"],))
+            return int(value or 0), False
+        where, params = album_filter_sql(filters)
+        return await self._capped_count("albums al", where, params)
+
+    async def album_rows(self, ids: list[int]) -> list[Row]:
+        """The albums of `ids` (in no order; ids that are gone are left out)."""
+        return await self.db.fetchall(*rows_sql(ALBUM_SELECT, "al", ids))
 
     # songs
     async def song(self, song_id: int) -> Row | None:
@@ -228,10 +494,6 @@ class CatalogRepo:
     async def song_by_sha(self, sha256: str) -> int | None:
         value = await self.db.fetchval("SELECT id FROM songs WHERE sha256 = %s", (sha256,))
         return int(value) if value else None
-
-    async def known_hashes(self) -> set[str]:
-        rows = await self.db.fetchall("SELECT sha256 FROM songs")
-        return {r["sha256"] for r in rows}
 
     async def insert_song(self, tx: Tx, fields: dict[str, Any]) -> int:
         columns = list(fields)
@@ -365,50 +627,99 @@ class CatalogRepo:
     async def songs(
         self, filters: dict[str, Any], limit: int, offset: int, order: str = "newest"
     ) -> tuple[list[Row], int]:
-        where, params = [], []
-        for key in ("artist_id", "album_id", "year"):
-            if filters.get(key):
-                where.append(f"s.{key} = %s")
-                params.append(filters[key])
-        if filters.get("genre"):
-            where.append("LOWER(s.genre) = %s")
-            params.append(filters["genre"].lower())
-        if filters.get("q"):
-            where.append("LOWER(s.title) LIKE %s")
-            params.append(like_pattern(filters["q"]))
-        if filters.get("ids"):
-            marks = ", ".join(["%s"] * len(filters["ids"]))
-            where.append(f"s.id IN ({marks})")
-            params.extend(filters["ids"])
-        clause = (" WHERE " + " AND ".join(where)) if where else ""
-        rows = await self.db.fetchall(
-            f"{SONG_SELECT}{clause} ORDER BY {SONG_ORDER[order]} LIMIT %s OFFSET %s",
-            (*params, limit, offset),
-        )
-        total = await self.db.fetchval(f"SELECT COUNT(*) FROM songs s{clause}", params)
-        return rows, int(total)
+        listed = await self.song_page(filters, order, PageSpec(limit, offset))
+        return listed.rows, listed.total
+
+    async def song_page(self, filters: dict[str, Any], order: str, spec: PageSpec) -> Listed:
+        """A page of songs, filtered, in `order`: ids from an index, then those rows (a deferred
+        join), with the total (see `song_total`) and the last row's key."""
+        total, estimated = await self.song_total(filters)
+        keys = SONG_ORDERS[order]
+        if total >= 0:
+            used = self._deep(spec, total, estimated)
+            return await self._page(song_ids_sql(filters, order, used), used, total, estimated,
+                                    keys, self._song_rows)
+        # A search over the whole catalogue, which no index counts: one row more than the page
+        # says whether more follow, and the total is what is known so far (an estimate).
+        ask = PageSpec(spec.limit + 1, spec.offset, spec.after, spec.reverse)
+        listed = await self._page(song_ids_sql(filters, order, ask), ask, 0, True, keys,
+                                  self._song_rows)
+        more = len(listed.rows) > spec.limit
+        names = [c.split(".", 1)[1] for c, _ in keys]
+        if more and spec.reverse:  # read backwards, the extra row is the first
+            listed.rows = listed.rows[1:]
+            listed.first_key = tuple(listed.rows[0][n] for n in names)
+        elif more:
+            listed.rows = listed.rows[:spec.limit]
+            listed.last_key = tuple(listed.rows[-1][n] for n in names)
+        elif not spec.reverse:
+            listed.last_key = None  # nothing follows: no cursor
+        listed.total = spec.offset + len(listed.rows) + (1 if more else 0)
+        return listed
+
+    async def song_total(self, filters: dict[str, Any]) -> tuple[int, bool]:
+        """How many songs match: a maintained figure for no filter or one of artist, album,
+        genre or year; a capped count when another filter bounds the rows; -1 (estimated) for a
+        text search over the whole catalogue, which no index can count."""
+        used = {k for k, value in filters.items() if value}
+        if not used:
+            return await self._total("songs"), False
+        one = {
+            "artist_id": "SELECT song_count FROM artists WHERE id = %s",
+            "album_id": "SELECT song_count FROM albums WHERE id = %s",
+            "year": "SELECT songs FROM year_song_counts WHERE year = %s",
+            "genre": "SELECT SUM(songs) FROM genre_song_counts WHERE LOWER(genre) = %s",
+        }
+        if len(used) == 1 and (key := next(iter(used))) in one:
+            value = filters[key].lower() if key == "genre" else filters[key]
+            return int(await self.db.fetchval(one[key], (value,)) or 0), False
+        if "q" in used and not used & {"artist_id", "album_id", "ids"}:
+            return -1, True
+        where, params = song_filter_sql(filters)
+        return await self._capped_count("songs s", where, params)
+
+    async def _song_rows(self, ids: list[int]) -> list[Row]:
+        return await self.db.fetchall(*rows_sql(SONG_SELECT, "s", ids))
+
+    async def songs_by_id(self, after_id: int, limit: int) -> list[Row]:
+        """Every song in id order, `limit` at a time after `after_id` (a listing with no query,
+        as Subsonic's search3 asks for it, paged by the primary key)."""
+        ids = await self.db.fetchall(*song_ids_sql({}, "id", PageSpec(limit, after=(after_id,))))
+        keys = [int(r["id"]) for r in ids]
+        return _in_order(await self._song_rows(keys), keys) if keys else []
+
+    async def artist_index(self) -> list[Row]:
+        """Every artist by name with its album count (Subsonic's artist index)."""
+        return await self.db.fetchall(artist_index_sql())
 
     async def genres(self) -> list[Row]:
+        """Genres by song count (maintained per genre as spelled)."""
         return await self.db.fetchall(
-            "SELECT genre, COUNT(*) AS songs FROM songs WHERE genre IS NOT NULL AND genre <> ''"
-            " GROUP BY genre ORDER BY songs DESC, genre LIMIT 200"
+            "SELECT genre, songs FROM genre_song_counts WHERE songs > 0"
+            " ORDER BY songs DESC, genre LIMIT 200"
         )
 
     async def years(self) -> list[Row]:
+        """Years, newest first, with their song counts (maintained per year)."""
         return await self.db.fetchall(
-            "SELECT year, COUNT(*) AS songs FROM songs WHERE year IS NOT NULL"
-            " GROUP BY year ORDER BY year DESC LIMIT 200"
+            "SELECT year, songs FROM year_song_counts WHERE songs > 0 ORDER BY year DESC LIMIT 200"
         )
 
     async def counts(self) -> dict[str, int]:
+        """The library totals, as maintained in catalog_totals."""
         row = await self.db.fetchone(
-            "SELECT (SELECT COUNT(*) FROM songs) AS songs, (SELECT COUNT(*) FROM albums) AS albums,"
-            " (SELECT COUNT(*) FROM artists) AS artists,"
-            " (SELECT COALESCE(SUM(size), 0) FROM songs) AS bytes,"
-            " (SELECT COALESCE(SUM(duration_ms), 0) FROM songs) AS duration_ms"
+            "SELECT songs, albums, artists, bytes, duration_ms FROM catalog_totals WHERE id = 1"
         )
         assert row is not None
         return {k: int(v) for k, v in row.items()}
+
+    async def repair_counts(self, tx: Tx) -> dict[str, int]:
+        """Recompute every maintained count and sum from the rows (`repair-counts`); returns how
+        many rows of each figure were wrong."""
+        fixed: dict[str, int] = {}
+        for name, sql in REPAIRS:
+            fixed[name] = fixed.get(name, 0) + await tx.rowcount(sql)
+        return fixed
 
     async def in_place_files(self) -> dict[str, Row]:
         rows = await self.db.fetchall(

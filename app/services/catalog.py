@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -11,11 +15,29 @@ import pymysql
 from app import events
 from app.adapters.cache import MISSING, Cache
 from app.errors import Conflict, InvalidInput, NotFound
-from app.repos.catalog import CatalogRepo
+from app.repos.catalog import (
+    ALBUM_ORDERS,
+    ARTIST_ORDERS,
+    SONG_ORDERS,
+    CatalogRepo,
+    Listed,
+    PageSpec,
+    SortKeys,
+)
 from app.repos.db import Database, Row, Tx
 from app.services import validation as v
 from app.services.indexer import before_songs_deleted
-from app.services.types import Album, Artist, ArtistDetail, ArtistRef, Browse, Links, Song
+from app.services.types import (
+    Album,
+    Artist,
+    ArtistDetail,
+    ArtistRef,
+    Browse,
+    IndexArtist,
+    Links,
+    Listing,
+    Song,
+)
 
 T = TypeVar("T")
 ALBUM_TYPES = ("album", "single", "ep", "compilation")
@@ -88,6 +110,83 @@ def artist_json(row: Row, links: Links) -> Artist:
     }
 
 
+# Orders whose sort keys are never NULL: only those take keyset cursors (a NULL has no "after").
+CURSOR_ORDERS = {"songs": ("newest", "title", "popular", "id"), "albums": ("newest", "title"),
+                 "artists": ("name",)}
+
+
+def encode_cursor(key: Sequence[Any] | None) -> str | None:
+    """A row's sort key as an opaque cursor (URL-safe base64 of JSON)."""
+    if key is None:
+        return None
+    values = [str(k) if isinstance(k, dt.datetime) else k for k in key]
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, name: str, keys: SortKeys) -> tuple[Any, ...]:
+    """A cursor made by `encode_cursor` for an order with these sort keys; refused otherwise."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        values = None
+    if not isinstance(values, list) or len(values) != len(keys) or not all(
+            _key_value_ok(col, x) for (col, _), x in zip(keys, values, strict=True)):
+        raise InvalidInput(details={"fields": {name: "is not a cursor of this list"}})
+    return tuple(values)
+
+
+def _key_value_ok(column: str, value: Any) -> bool:
+    """A cursor's value fits its column: a time, a text, or an integer (SQL never sees a value
+    it would have to convert with a warning)."""
+    if column.endswith("created_at"):
+        if not isinstance(value, str):
+            return False
+        try:
+            return 1000 <= dt.datetime.fromisoformat(value).year <= 9999
+        except ValueError:
+            return False
+    if column.endswith(("title", "title_canon", "name_canon")):
+        return isinstance(value, str) and len(value) <= 500
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Keyset paging asked for: rows `after` one cursor or `before` another (at most one)."""
+
+    after: str | None = None
+    before: str | None = None
+
+
+def _spec(group: str, order: str, keys: SortKeys, limit: int, offset: int,
+          cursor: Cursor | None) -> PageSpec:
+    """The repository's page for an offset or a cursor (a cursor wins)."""
+    if cursor is None or (cursor.after is None and cursor.before is None):
+        return PageSpec(limit, offset)
+    name = "after" if cursor.after is not None else "before"
+    if order not in CURSOR_ORDERS[group]:
+        raise InvalidInput(details={"fields": {name: f"cannot page this order ({order})"}})
+    text = cursor.after if cursor.after is not None else cursor.before
+    assert text is not None
+    return PageSpec(limit, after=decode_cursor(text, name, keys), reverse=name == "before")
+
+
+def _listing(listed: Listed, items: list[T], spec: PageSpec, group: str, order: str
+             ) -> Listing[T]:
+    """A page as the API shows it: cursors to the next and previous pages where they exist."""
+    pageable = order in CURSOR_ORDERS[group]
+    full = len(items) >= spec.limit
+    # A page read backwards (`before`) always has pages after it; one read forwards, when full.
+    has_next = pageable and listed.last_key is not None and (spec.reverse or full)
+    has_prev = pageable and listed.first_key is not None and (
+        spec.after is not None and not spec.reverse or spec.offset > 0 or spec.reverse and full)
+    return {
+        "items": items, "total": listed.total, "total_is_estimate": listed.estimated,
+        "next": encode_cursor(listed.last_key) if has_next else None,
+        "prev": encode_cursor(listed.first_key) if has_prev else None,
+    }
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who makes a change, for the audit log."""
@@ -121,6 +220,11 @@ def _filter_parts(filters: dict[str, Any]) -> list[tuple[str, str]]:
     return sorted((k, str(val)) for k, val in filters.items() if val)
 
 
+def _spec_parts(spec: PageSpec) -> list[Any]:
+    """A page's part of its cache key."""
+    return [spec.limit, spec.offset, json.dumps(spec.after, default=str), spec.reverse]
+
+
 def _bool(body: dict[str, Any], name: str, errors: v.Fields) -> bool | None:
     value = body.get(name)
     if value is None:
@@ -151,18 +255,6 @@ class CatalogService:
         row = await self.repo.song(song_id)
         return None if row is None else (await self._songs_json([row]))[0]
 
-    async def _cached_page(self, group: str, parts: Sequence[Any],
-                           load: Callable[[], Awaitable[tuple[list[T], int]]]) -> tuple[list[T], int]:
-        """A page of a list, cached briefly under its group's generation (writes bump it)."""
-
-        async def as_json() -> list[Any]:
-            items, total = await load()
-            return [items, total]
-
-        key = await self.cache.list_key(group, *parts)
-        items, total = await (self.cache.get_or_load(key, as_json, 60) if key else as_json())
-        return items, total
-
     async def _cached_one(self, key: str, load: Callable[[], Awaitable[T | None]], missing: str) -> T:
         """One entry, cached under `key`; 404 (`missing`) when there is none."""
         value = await self.cache.get_or_load(key, load, TTL)
@@ -185,11 +277,39 @@ class CatalogService:
         self, filters: dict[str, Any], limit: int, offset: int, order: str = "newest"
     ) -> tuple[list[Song], int]:
         """A page of songs, filtered, with the total."""
-        async def load() -> tuple[list[Song], int]:
-            rows, total = await self.repo.songs(filters, limit, offset, order)
-            return await self._songs_json(rows), total
+        page = await self.song_list(filters, limit, offset, order)
+        return page["items"], page["total"]
 
-        return await self._cached_page("songs", (order, limit, offset, *_filter_parts(filters)), load)
+    async def song_list(self, filters: dict[str, Any], limit: int, offset: int = 0,
+                        order: str = "newest", cursor: Cursor | None = None) -> Listing[Song]:
+        """A page of songs, filtered, by offset or keyset cursor, with the total (exact or
+        marked as an estimate) and the cursors of the neighbouring pages."""
+        spec = _spec("songs", order, SONG_ORDERS[order], limit, offset, cursor)
+
+        async def load() -> Listing[Song]:
+            listed = await self.repo.song_page(filters, order, spec)
+            return _listing(listed, await self._songs_json(listed.rows), spec, "songs", order)
+
+        return await self._cached_list("songs", (order, *_spec_parts(spec),
+                                                 *_filter_parts(filters)), load)
+
+    async def all_songs(self, after_id: int = 0, limit: int = 500) -> list[Song]:
+        """Every song in id order, `limit` at a time after the song `after_id` (a listing
+        without a query, as Subsonic clients page through the whole catalogue)."""
+        return await self._songs_json(await self.repo.songs_by_id(after_id, limit))
+
+    async def artist_index(self) -> list[IndexArtist]:
+        """Every artist sorted by name, with its album count (one index of all artists)."""
+        rows = await self.repo.artist_index()
+        return [{"id": r["id"], "name": r["name"], "image_url": image_url(self.links, r["image_id"]),
+                 "album_count": int(r["album_count"])} for r in rows]
+
+    async def _cached_list(self, group: str, parts: Sequence[Any],
+                           load: Callable[[], Awaitable[Listing[T]]]) -> Listing[T]:
+        """A page of a list, cached briefly under its group's generation (writes bump it)."""
+        key = await self.cache.list_key(group, *parts)
+        value: Listing[T] = await (self.cache.get_or_load(key, load, 60) if key else load())
+        return value
 
     async def artist(self, artist_id: int) -> ArtistDetail:
         """One artist with its album and song counts; 404 when there is none."""
@@ -204,11 +324,27 @@ class CatalogService:
 
     async def artists(self, q: str, limit: int, offset: int) -> tuple[list[Artist], int]:
         """A page of artists whose name matches `q`, with the total."""
-        async def load() -> tuple[list[Artist], int]:
-            rows, total = await self.repo.artists(q, limit, offset)
-            return [artist_json(r, self.links) for r in rows], total
+        page = await self.artist_list(q, limit, offset)
+        return page["items"], page["total"]
 
-        return await self._cached_page("artists", (q.lower(), limit, offset), load)
+    async def with_counts(self, artists: list[Artist]) -> list[ArtistDetail]:
+        """Artists of a list with their album and song counts (one read of the maintained
+        figures for the lot)."""
+        counts = await self.repo.artist_counts([a["id"] for a in artists])
+        return [{**a, "album_count": counts.get(a["id"], (0, 0))[0],
+                 "song_count": counts.get(a["id"], (0, 0))[1]} for a in artists]
+
+    async def artist_list(self, q: str, limit: int, offset: int = 0,
+                          cursor: Cursor | None = None) -> Listing[Artist]:
+        """A page of artists by name (matching `q`), by offset or keyset cursor."""
+        spec = _spec("artists", "name", ARTIST_ORDERS["name"], limit, offset, cursor)
+
+        async def load() -> Listing[Artist]:
+            listed = await self.repo.artist_page(q, spec)
+            return _listing(listed, [artist_json(r, self.links) for r in listed.rows], spec,
+                            "artists", "name")
+
+        return await self._cached_list("artists", (q.lower(), *_spec_parts(spec)), load)
 
     async def album(self, album_id: int, with_songs: bool = True) -> Album:
         """One album, with its songs unless `with_songs` is false; 404 when there is none."""
@@ -224,15 +360,36 @@ class CatalogService:
             value.pop("songs", None)
         return value
 
+    async def albums_by_ids(self, ids: Sequence[int]) -> dict[int, Album]:
+        """Albums (without their songs) by id, in one read; ids that are gone are left out."""
+        rows = await self.repo.album_rows(list(ids)) if ids else []
+        return {int(r["id"]): album_json(r, self.links) for r in rows}
+
+    async def artists_by_ids(self, ids: Sequence[int]) -> dict[int, ArtistDetail]:
+        """Artists with their album and song counts by id, in one read; gone ids left out."""
+        rows = await self.repo.artist_rows(list(ids)) if ids else []
+        return {a["id"]: a for a in await self.with_counts([artist_json(r, self.links) for r in rows])}
+
     async def albums(
         self, filters: dict[str, Any], limit: int, offset: int, order: str = "newest"
     ) -> tuple[list[Album], int]:
         """A page of albums, filtered, with the total."""
-        async def load() -> tuple[list[Album], int]:
-            rows, total = await self.repo.albums(filters, limit, offset, order)
-            return [album_json(r, self.links) for r in rows], total
+        page = await self.album_list(filters, limit, offset, order)
+        return page["items"], page["total"]
 
-        return await self._cached_page("albums", (order, limit, offset, *_filter_parts(filters)), load)
+    async def album_list(self, filters: dict[str, Any], limit: int, offset: int = 0,
+                         order: str = "newest", cursor: Cursor | None = None) -> Listing[Album]:
+        """A page of albums, filtered, by offset or keyset cursor (by name, newest, year or
+        genre: every order and filter reads its page from an index)."""
+        spec = _spec("albums", order, ALBUM_ORDERS[order], limit, offset, cursor)
+
+        async def load() -> Listing[Album]:
+            listed = await self.repo.album_page(filters, order, spec)
+            return _listing(listed, [album_json(r, self.links) for r in listed.rows], spec,
+                            "albums", order)
+
+        return await self._cached_list("albums", (order, *_spec_parts(spec),
+                                                  *_filter_parts(filters)), load)
 
     async def artist_albums(self, artist_id: int, limit: int, offset: int) -> tuple[list[Album], int]:
         """A page of an artist's albums, by year; 404 for an unknown artist."""
@@ -259,7 +416,16 @@ class CatalogService:
         return await (self.cache.get_or_load(key, load, 300) if key else load())
 
     async def counts(self) -> dict[str, int]:
+        """The library totals (songs, albums, artists, bytes, duration_ms), as maintained."""
         return await self.repo.counts()
+
+    async def repair_counts(self) -> dict[str, int]:
+        """Recompute every maintained count and sum from the rows; returns how many rows of
+        each figure changed. Lists and entries cached with the old figures are dropped."""
+        async with self.db.transaction() as tx:
+            fixed = await self.repo.repair_counts(tx)
+        await self.cache.bump("songs", "albums", "artists")
+        return fixed
 
     # writes ------------------------------------------------------------------------------
     async def after_write(self, *keys: str) -> None:
@@ -460,7 +626,7 @@ class CatalogService:
                                f"updated song {before['title']}", {"fields": sorted(changes)})
         await self._after_write(
             f"song:{song_id}", f"album:{before['album_id']}", f"album:{changes.get('album_id')}",
-            f"artist:{before['artist_id']}",
+            f"artist:{before['artist_id']}", f"artist:{changes.get('artist_id')}",
         )
         return await self.song(song_id)
 

@@ -7,10 +7,10 @@ it, and one made private since is left out of every answer.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal, TypeVar, overload
+from collections.abc import Sequence
+from typing import Literal, overload
 
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput
 from app.repos.library import TABLES, LibraryRepo
 from app.services import validation as v
 from app.services.catalog import CatalogService
@@ -26,7 +26,6 @@ from app.services.types import (
 
 KINDS = tuple(TABLES)
 MAX_CONTAINS = 50
-T = TypeVar("T")
 
 
 def parse_ids(raw: str | None) -> list[int]:
@@ -101,10 +100,10 @@ class LibraryService:
             songs = await self._songs(ids)
             out = [{"added_at": at, "song": songs[i]} for i, at in added if i in songs]
         elif kind == "albums":
-            albums = await _each(ids, lambda i: self.catalog.album(i, with_songs=False))
+            albums = await self.catalog.albums_by_ids(ids)
             out = [{"added_at": at, "album": albums[i]} for i, at in added if i in albums]
         elif kind == "artists":
-            artists = await _each(ids, self.catalog.artist)
+            artists = await self.catalog.artists_by_ids(ids)
             out = [{"added_at": at, "artist": artists[i]} for i, at in added if i in artists]
         else:
             found = await self.playlists.many(ids) if ids else {}
@@ -117,13 +116,3 @@ class LibraryService:
         songs, _ = await self.catalog.songs({"ids": sorted(set(ids))}, len(ids), 0)
         return {s["id"]: s for s in songs}
 
-
-async def _each(ids: list[int], load: Callable[[int], Awaitable[T]]) -> dict[int, T]:
-    """Items loaded one by one (from the catalogue's cache), those deleted since left out."""
-    out: dict[int, T] = {}
-    for item_id in ids:
-        try:
-            out[item_id] = await load(item_id)
-        except NotFound:
-            continue
-    return out

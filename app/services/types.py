@@ -47,6 +47,17 @@ class Page(TypedDict, Generic[T]):
     offset: int
 
 
+class Listing(TypedDict, Generic[T]):
+    """One page of a catalogue list: its total (`total_is_estimate` when not counted exactly)
+    and the keyset cursors of the pages after and before it (None where there is none)."""
+
+    items: list[T]
+    total: int
+    total_is_estimate: bool
+    next: str | None
+    prev: str | None
+
+
 # ---------------------------------------------------------------- the catalogue
 
 
@@ -128,6 +139,15 @@ class YearCount(TypedDict):
 class Browse(TypedDict):
     genres: list[GenreCount]
     years: list[YearCount]
+
+
+class IndexArtist(TypedDict):
+    """An artist in the one index of every artist (Subsonic's getArtists)."""
+
+    id: int
+    name: str
+    image_url: str | None
+    album_count: int
 
 
 # ---------------------------------------------------------------- users and playlists

@@ -12,6 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from app.errors import Conflict, NotFound
+from app.services.catalog import Cursor
+from app.services.types import Listing
 from app.web.paging import PER_PAGE, list_pager, list_search
 from app.web.render import back_to_list, redirect_flash, render
 
@@ -28,6 +30,33 @@ async def list_page(request: web.Request, name: str, template: str, key: str, fe
     return await render(request, template, {
         key: rows, "q": q, "pager": list_pager(request, name, q, total, offset),
         "back": request.path_qs, **extra,
+    })
+
+
+# One page of a catalogue list: the Listing for the search text, a limit, an offset and a cursor.
+FetchListing = Callable[[str, int, int, Cursor], Awaitable[Listing[Any]]]
+
+
+async def keyset_list_page(request: web.Request, name: str, template: str, key: str,
+                           fetch: FetchListing, **extra: Any) -> web.Response:
+    """Like `list_page`, for the catalogue's lists of a million rows: the Next and Previous
+    links carry the keyset cursor of the page's last or first row (`after`, `before`), so
+    walking the list costs what its first page does; a page asked by number alone (the last
+    one, say) is read from the nearer end of the list."""
+    q, offset = list_search(request)
+    cursor = Cursor(request.query.get("after") or None, request.query.get("before") or None)
+    page = await fetch(q, PER_PAGE, offset, cursor)
+    pager = list_pager(request, name, q, page["total"], offset)
+    base = request.app.router[name].url_for()
+    number = offset // PER_PAGE + 1
+    if pager["next_url"] and page["next"]:
+        pager["next_url"] = str(base.with_query(
+            {**({"q": q} if q else {}), "page": str(number + 1), "after": page["next"]}))
+    if pager["prev_url"] and page["prev"] and number > 2:
+        pager["prev_url"] = str(base.with_query(
+            {**({"q": q} if q else {}), "page": str(number - 1), "before": page["prev"]}))
+    return await render(request, template, {
+        key: page["items"], "q": q, "pager": pager, "back": request.path_qs, **extra,
     })
 
 

@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from app.services.catalog import Actor
+from app.services.catalog import Actor, Cursor
+from app.services.types import Listing
 from app.web import keys
 from app.web.params import admin_actor, json_body, page_json, paging, path_id
 from app.web.uploads import read_image
@@ -24,6 +25,33 @@ async def paged(request: web.Request,
     limit, offset = paging(request)
     items, total = await load(limit, offset)
     return web.json_response(page_json(items, total, limit, offset))
+
+
+# Keyset paging beside `offset` (catalogue lists): documented once, on each list route.
+CURSOR_PARAMS = [
+    {"name": "after", "in": "query", "schema": {"type": "string"},
+     "description": "The `next` cursor of a previous answer: the page after it (then `offset`"
+                    " is ignored). Cursors work with the sorts by newest, title, popular and"
+                    " name; deep pages by cursor cost what the first one does."},
+    {"name": "before", "in": "query", "schema": {"type": "string"},
+     "description": "The `prev` cursor of a previous answer: the page before it."},
+]
+LIST_NOTE = (" The answer is `{items, total, limit, offset, total_is_estimate, next, prev}`:"
+             " `total` is exact unless `total_is_estimate` is true (a text search over the whole"
+             " catalogue, or a combination of filters matching more than 10,000 rows);"
+             " `next`/`prev` are cursors for `after`/`before`, null when there is no such page.")
+
+
+async def listed(request: web.Request,
+                 load: Callable[[int, int, Cursor], Awaitable[Listing[T]]]) -> web.Response:
+    """`load(limit, offset, cursor)` for the request's paging and keyset cursor, answered as
+    `{items, total, limit, offset, total_is_estimate, next, prev}`."""
+    limit, offset = paging(request)
+    cursor = Cursor(request.query.get("after") or None, request.query.get("before") or None)
+    page = await load(limit, offset, cursor)
+    return web.json_response({**page_json(page["items"], page["total"], limit, offset),
+                              "total_is_estimate": page["total_is_estimate"],
+                              "next": page["next"], "prev": page["prev"]})
 
 
 async def admin_create(request: web.Request, create: Callable[[Body, Actor], Awaitable[object]]

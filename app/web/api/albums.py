@@ -8,7 +8,15 @@ from aiohttp import web
 
 from app.services.catalog import ALBUM_TYPES
 from app.web import keys
-from app.web.handlers import admin_change, admin_create, admin_delete, admin_picture, paged
+from app.web.handlers import (
+    CURSOR_PARAMS,
+    LIST_NOTE,
+    admin_change,
+    admin_create,
+    admin_delete,
+    admin_picture,
+    listed,
+)
 from app.web.params import choice_param, int_param, path_id, query_text, require_user
 from app.web.routing import INT, PAGING, STR, ApiRoutes, obj
 
@@ -31,16 +39,17 @@ def _filters(request: web.Request) -> dict[str, Any]:
     }
 
 
-@routes.get("/api/album", name="api_albums", summary="List albums, with filters", params=[
-    *[{"name": n, "in": "query", "schema": s} for n, s in (
-        ("artist_id", INT), ("year", INT), ("genre", STR), ("q", STR), ("album_type", STR))],
-    *PAGING])
+@routes.get("/api/album", name="api_albums", summary="List albums, with filters." + LIST_NOTE,
+            params=[*[{"name": n, "in": "query", "schema": s} for n, s in (
+                ("artist_id", INT), ("year", INT), ("genre", STR), ("q", STR),
+                ("album_type", STR), ("sort", {"enum": list(ORDERS)}))],
+                *PAGING, *CURSOR_PARAMS])
 async def list_albums(request: web.Request) -> web.Response:
     require_user(request)
     catalog = request.app[keys.CATALOG]
     order = choice_param(request, "sort", ORDERS)
-    return await paged(request, lambda limit, offset: catalog.albums(
-        _filters(request), limit, offset, order))
+    return await listed(request, lambda limit, offset, cursor: catalog.album_list(
+        _filters(request), limit, offset, order, cursor))
 
 
 @routes.get(r"/api/album/{id:[0-9]+}", name="api_album", summary="One album with its songs")

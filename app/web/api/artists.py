@@ -5,20 +5,29 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.web import keys
-from app.web.handlers import admin_change, admin_create, admin_delete, admin_picture, paged
+from app.web.handlers import (
+    CURSOR_PARAMS,
+    LIST_NOTE,
+    admin_change,
+    admin_create,
+    admin_delete,
+    admin_picture,
+    listed,
+    paged,
+)
 from app.web.params import int_param, path_id, query_text, require_user
 from app.web.routing import PAGING, STR, ApiRoutes, obj
 
 routes = ApiRoutes("artists")
 
 
-@routes.get("/api/artist", name="api_artists", summary="List artists",
-            params=[{"name": "q", "in": "query", "schema": STR}, *PAGING])
+@routes.get("/api/artist", name="api_artists", summary="List artists by name." + LIST_NOTE,
+            params=[{"name": "q", "in": "query", "schema": STR}, *PAGING, *CURSOR_PARAMS])
 async def list_artists(request: web.Request) -> web.Response:
     require_user(request)
     catalog = request.app[keys.CATALOG]
-    return await paged(request, lambda limit, offset: catalog.artists(
-        query_text(request), limit, offset))
+    return await listed(request, lambda limit, offset, cursor: catalog.artist_list(
+        query_text(request), limit, offset, cursor))
 
 
 @routes.get(r"/api/artist/{id:[0-9]+}", name="api_artist", summary="One artist")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from app.web import keys
-from app.web.handlers import admin_change, paged
+from app.web.handlers import CURSOR_PARAMS, LIST_NOTE, admin_change, listed
 from app.web.params import admin_actor, choice_param, path_id, require_user
 from app.web.routing import BOOL, INT, PAGING, STR, ApiRoutes, obj
 from app.web.song_query import FILTERS, song_filters
@@ -17,14 +17,14 @@ SONG_FIELDS = {"title": STR, "artist_id": INT, "album_id": INT, "track_number": 
 ORDERS = ("newest", "title", "popular", "album")
 
 
-@routes.get("/api/song", name="api_songs", summary="List songs, with filters",
-            params=[*FILTERS, *PAGING])
+@routes.get("/api/song", name="api_songs", summary="List songs, with filters." + LIST_NOTE,
+            params=[*FILTERS, *PAGING, *CURSOR_PARAMS])
 async def list_songs(request: web.Request) -> web.Response:
     require_user(request)
     catalog = request.app[keys.CATALOG]
     order = choice_param(request, "sort", ORDERS)
-    return await paged(request, lambda limit, offset: catalog.songs(
-        song_filters(request), limit, offset, order))
+    return await listed(request, lambda limit, offset, cursor: catalog.song_list(
+        song_filters(request), limit, offset, order, cursor))
 
 
 @routes.get(r"/api/song/{id:[0-9]+}", name="api_song", summary="One song")

@@ -4,7 +4,6 @@ without JavaScript."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,9 +12,10 @@ from aiohttp import BodyPartReader, web
 
 from app.errors import AppError, Conflict, InvalidInput, NotFound, TooLarge, UnsupportedMediaType
 from app.media.store import TooLargeUpload
-from app.services.catalog import ALBUM_TYPES, Actor
+from app.services.catalog import ALBUM_TYPES, Actor, Cursor
+from app.services.types import Listing
 from app.web import keys
-from app.web.admin_lists import confirm_delete, delete_and_return, list_page
+from app.web.admin_lists import confirm_delete, delete_and_return, keyset_list_page
 from app.web.params import admin_actor, path_id, require_admin
 from app.web.render import (
     back_to_list,
@@ -125,10 +125,10 @@ async def songs_list(request: web.Request) -> web.Response:
     require_admin(request)
     catalog = request.app[keys.CATALOG]
 
-    async def newest(q: str, limit: int, offset: int) -> tuple[list[Any], int]:
-        return await catalog.songs({"q": q or None}, limit, offset, "newest")
+    async def newest(q: str, limit: int, offset: int, cursor: Cursor) -> Listing[Any]:
+        return await catalog.song_list({"q": q or None}, limit, offset, "newest", cursor)
 
-    return await list_page(request, "admin_songs", "admin/songs.html", "songs", newest)
+    return await keyset_list_page(request, "admin_songs", "admin/songs.html", "songs", newest)
 
 
 SONG_FORM = ("title", "artist_id", "album_id", "track_number", "disc_number", "year", "genre")
@@ -255,14 +255,14 @@ async def artists_list(request: web.Request) -> web.Response:
     require_admin(request)
     catalog = request.app[keys.CATALOG]
 
-    async def with_counts(q: str, limit: int, offset: int) -> tuple[list[Any], int]:
-        rows, total = await catalog.artists(q, limit, offset)
-        # Each artist with its counts (cached per artist), for the list and the delete buttons.
-        detailed = await asyncio.gather(*(catalog.artist(r["id"]) for r in rows),
-                                        return_exceptions=True)
-        return [d if isinstance(d, dict) else r for r, d in zip(rows, detailed, strict=True)], total
+    async def with_counts(q: str, limit: int, offset: int, cursor: Cursor) -> Listing[Any]:
+        page: Listing[Any] = await catalog.artist_list(q, limit, offset, cursor)
+        # Each artist with its counts, for the list and the delete buttons.
+        page["items"] = await catalog.with_counts(page["items"])
+        return page
 
-    return await list_page(request, "admin_artists", "admin/artists.html", "artists", with_counts)
+    return await keyset_list_page(request, "admin_artists", "admin/artists.html", "artists",
+                                  with_counts)
 
 
 async def _artist_form(request: web.Request, artist: Mapping[str, Any] | None,
@@ -361,10 +361,10 @@ async def albums_list(request: web.Request) -> web.Response:
     require_admin(request)
     catalog = request.app[keys.CATALOG]
 
-    async def newest(q: str, limit: int, offset: int) -> tuple[list[Any], int]:
-        return await catalog.albums({"q": q or None}, limit, offset, "newest")
+    async def newest(q: str, limit: int, offset: int, cursor: Cursor) -> Listing[Any]:
+        return await catalog.album_list({"q": q or None}, limit, offset, "newest", cursor)
 
-    return await list_page(request, "admin_albums", "admin/albums.html", "albums", newest)
+    return await keyset_list_page(request, "admin_albums", "admin/albums.html", "albums", newest)
 
 
 async def _album_form(request: web.Request, album: Mapping[str, Any] | None, values: dict[str, str],
