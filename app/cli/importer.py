@@ -234,7 +234,12 @@ class Importer:
         # song's current path, the songs whose file may no longer hold them (gone or changed),
         # the songs already given a file in this run, and changed files with new content, which
         # wait until every other file is seen (their old content may turn up elsewhere: a rename).
-        self._known: set[str] = set()
+        # Content already in the catalogue is looked up a batch at a time (`_look_up`), never
+        # loaded whole: what this run gave a song, and what it took a song's content from, are
+        # remembered here; what the database held at the batch's start is in `_stored`.
+        self._claimed: set[str] = set()
+        self._freed: set[str] = set()
+        self._stored: set[str] = set()
         self._by_path: dict[str, Any] = {}
         self._by_sha: dict[str, Any] = {}
         self._by_audio: dict[str, list[Any]] = {}
@@ -269,7 +274,7 @@ class Importer:
         """Start the run's view of the catalogue afresh (in place: the files it already holds)."""
         self._settled, self._displaced, self._deferred = set(), set(), []
         self._created, self._retagged = set(), []
-        self._known = await self.ingest.known_hashes()
+        self._claimed, self._freed, self._stored = set(), set(), set()
         self._by_path = await self.ingest.in_place_files() if self.in_place else {}
         self._by_sha = {row["sha256"]: row for row in self._by_path.values()}
         self._by_audio = {}
@@ -277,6 +282,22 @@ class Importer:
             if row["audio_sha256"]:
                 self._by_audio.setdefault(row["audio_sha256"], []).append(row)
         self._path_of = {int(row["id"]): path for path, row in self._by_path.items()}
+
+    async def _look_up(self, items: list[Scanned]) -> None:
+        """Which of these files' contents the catalogue holds already (one indexed query)."""
+        self._stored = await self.ingest.existing_hashes([i.sha256 for i in items if i.sha256])
+
+    def _known(self, sha256: str) -> bool:
+        """Some song has this content: given in this run, or stored and not taken away since."""
+        return sha256 in self._claimed or (sha256 in self._stored and sha256 not in self._freed)
+
+    def _claim(self, sha256: str) -> None:
+        self._claimed.add(sha256)
+        self._freed.discard(sha256)
+
+    def _free(self, sha256: str) -> None:
+        self._claimed.discard(sha256)
+        self._freed.add(sha256)
 
     def _to_scan(self, files: list[Path], summary: Summary) -> list[str]:
         """The files to scan: new ones, and known ones whose size or time changed (their songs
@@ -345,6 +366,7 @@ class Importer:
             await self._write(batch, summary)
 
     async def _write(self, batch: list[Scanned], summary: Summary) -> None:
+        await self._look_up(batch)
         plans = [plan for plan in (self._plan(item, summary) for item in batch) if plan is not None]
         await self._apply(plans, summary)
 
@@ -372,20 +394,20 @@ class Importer:
                 return _Plan("move", item, song_id)
             summary.duplicates += 1
             return None
-        if item.sha256 in self._known:
+        if self._known(item.sha256):
             summary.duplicates += 1
             return None
         if here is not None:
             self._deferred.append(item)
             return None
-        self._known.add(item.sha256)
+        self._claim(item.sha256)
         twin = self._twin(item)
         if twin is not None:
             # Retagged and renamed (or moved) at once: the same audio, its old file gone.
             song_id = int(twin["id"])
             self._settled.add(song_id)
             self._path_of[song_id] = item.path
-            self._known.discard(twin["sha256"])
+            self._free(twin["sha256"])
             return _Plan("update", item, song_id)
         return _Plan("insert", item)
 
@@ -415,17 +437,19 @@ class Importer:
         content moved elsewhere in this run (then the file is a new song)."""
         for start in range(0, len(self._deferred), BATCH):
             plans: list[_Plan] = []
-            for item in self._deferred[start : start + BATCH]:
-                if item.sha256 in self._known:
+            chunk = self._deferred[start : start + BATCH]
+            await self._look_up(chunk)
+            for item in chunk:
+                if self._known(item.sha256):
                     summary.duplicates += 1
                     continue
-                self._known.add(item.sha256)
+                self._claim(item.sha256)
                 song_id = int(self._by_path[item.path]["id"])
                 if song_id in self._settled:
                     plans.append(_Plan("insert", item))
                 else:
                     self._settled.add(song_id)
-                    self._known.discard(self._by_path[item.path]["sha256"])
+                    self._free(self._by_path[item.path]["sha256"])
                     plans.append(_Plan("update", item, song_id))
             await self._apply(plans, summary)
         self._deferred = []

@@ -54,6 +54,6 @@ class AuditService:
         """A page of entries, newest first, and the total; `action_prefix` filters ("user.")."""
         limit = max(1, min(limit, MAX_PAGE))
         offset = max(0, offset)
-        rows = await self.repo.page(limit, offset, action_prefix)
         total = await self.repo.count(action_prefix)
+        rows = await self.repo.page(limit, offset, action_prefix, total)
         return [public_entry(row) for row in rows], total

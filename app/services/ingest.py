@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import logging
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from app.media.probe import AudioInfo, BadAudio, UnsupportedAudio, probe
 from app.media.store import MediaStore
 from app.repos.catalog import CatalogRepo
 from app.repos.db import Database, Row, Tx
+from app.repos.ingest import IngestRepo
 from app.services.catalog import Actor, CatalogService
 from app.services.indexer import before_songs_deleted
 from app.services.types import Song
@@ -66,6 +68,7 @@ class IngestService:
         self.db = db
         self.catalog = catalog
         self.repo = CatalogRepo(db)
+        self.hashes = IngestRepo(db)
         self.media = media
         self.images = image_store
 
@@ -351,9 +354,10 @@ class IngestService:
         if overrides.get("album_id") and await self.repo.album(overrides["album_id"]) is None:
             raise InvalidInput(details={"fields": {"album_id": "no such album"}})
 
-    async def known_hashes(self) -> set[str]:
-        """The content hash of every song (an import skips content it already holds)."""
-        return await self.repo.known_hashes()
+    async def existing_hashes(self, hashes: Collection[str]) -> set[str]:
+        """Those of these content hashes some song already has (an import skips that content);
+        asked a batch at a time, so an import into a big library never holds every hash."""
+        return await self.hashes.existing_hashes(hashes)
 
     async def in_place_files(self) -> dict[str, Row]:
         """The songs imported in place, by their file path (a rescan compares the folder to them)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from typing import Any
 
@@ -18,6 +19,12 @@ from app.services.validation import rfc3339
 PERIODS = {"day": 1, "week": 7, "month": 30, "year": 365, "all": None}
 PLAY_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 THRESHOLD_MS = 30_000
+# Everyone's charts of these periods group tens of thousands to millions of plays: they are kept
+# in MySQL (listening_charts) and recomputed by the first request that finds them this old. The
+# day's and the week's are read live from ix_plays_time_song (a week's plays at most).
+SNAPSHOT_PERIODS = ("month", "year", "all")
+CHART_SNAPSHOT_SECONDS = 300
+CHART_DEPTH = 100  # the longest chart the API serves (its `limit` maximum)
 
 
 def counts(played_ms: int, duration_ms: int) -> bool:
@@ -99,10 +106,23 @@ class ListeningService:
         await self.repo.clear(user_id)
 
     async def recent(self, user_id: int, limit: int = 20) -> list[RecentPlay]:
-        rows = await self.repo.recent(user_id, limit)
-        songs = await self._songs([r["song_id"] for r in rows])
-        return [{"played_at": rfc3339(r["played_at"]), "song": songs[r["song_id"]]}
-                for r in rows if r["song_id"] in songs]
+        """The songs the user played last, each once, newest first: the plays are read newest
+        first a page at a time until `limit` songs are found, never all of them."""
+        latest: dict[int, dt.datetime] = {}
+        before: tuple[dt.datetime, int] | None = None
+        page = max(limit * 4, 50)
+        while len(latest) < limit:
+            rows = await self.repo.recent_plays(user_id, page, before)
+            for r in rows:
+                latest.setdefault(int(r["song_id"]), r["played_at"])
+            if len(rows) < page:
+                break
+            before = (rows[-1]["played_at"], int(rows[-1]["id"]))
+            page = min(page * 4, 5000)
+        chosen = list(latest.items())[:limit]
+        songs = await self._songs([song_id for song_id, _ in chosen])
+        return [{"played_at": rfc3339(at), "song": songs[song_id]}
+                for song_id, at in chosen if song_id in songs]
 
     async def top_songs(self, user_id: int | None, period: str, limit: int) -> list[TopSong]:
         """The most played songs of a period: the user's, or everyone's (`user_id` None)."""
@@ -113,25 +133,47 @@ class ListeningService:
 
     async def charts(self, period: str, limit: int) -> list[TopSong]:
         """Everyone's most played songs: the same for every viewer, so cached."""
-        since(period)
+        start = since(period)
 
         async def load() -> list[TopSong]:
-            return await self.top_songs(None, period, limit)
+            if period not in SNAPSHOT_PERIODS:
+                return await self.top_songs(None, period, limit)
+            entries = (await self._chart_entries(period, start))[:limit]
+            songs = await self._songs([song_id for song_id, _ in entries])
+            return [{"plays": plays, "song": songs[song_id]}
+                    for song_id, plays in entries if song_id in songs]
 
         key = await self.cache.list_key("charts", period, limit)
         return await (self.cache.get_or_load(key, load, 60) if key else load())
 
+    async def _chart_entries(self, period: str, start: dt.datetime | None) -> list[tuple[int, int]]:
+        """A long period's chart as kept (song id, plays), recomputed when older than
+        CHART_SNAPSHOT_SECONDS."""
+        kept = await self.repo.chart_snapshot(period)
+        if kept is not None:
+            age = (await self.repo.now() - kept["computed_at"]).total_seconds()
+            if 0 <= age < CHART_SNAPSHOT_SECONDS:
+                return [(int(a), int(b)) for a, b in json.loads(kept["entries"])]
+        rows = await self.repo.top_songs(None, start, CHART_DEPTH)
+        entries = [(int(r["song_id"]), int(r["plays"])) for r in rows]
+        await self.repo.save_chart_snapshot(period, json.dumps(entries, separators=(",", ":")))
+        return entries
+
     async def stats(self, user_id: int) -> Stats:
         """The user's totals, top artists and songs of the month, and plays per day."""
         row = await self.repo.stats(user_id)
+        artists = await self.repo.artist_plays(user_id)
+        top = artists[:5]
+        names = await self.repo.artist_names([int(r["artist_id"]) for r in top])
         month = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=30)
         return {
             "plays": int(row["plays"]),
             "listened_ms": int(row["played_ms"]),
             "songs": int(row["songs"]),
-            "artists": int(row["artists"]),
-            "top_artists": [{"id": r["artist_id"], "name": r["name"], "plays": int(r["plays"])}
-                            for r in await self.repo.top_artists(user_id, 5)],
+            "artists": len(artists),
+            "top_artists": [{"id": int(r["artist_id"]), "name": names[int(r["artist_id"])],
+                             "plays": int(r["plays"])}
+                            for r in top if int(r["artist_id"]) in names],
             "top_songs": await self.top_songs(user_id, "month", 5),
             "per_day": await self.per_day(user_id, month),
         }
