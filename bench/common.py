@@ -37,6 +37,19 @@ AMQP_URL = os.environ.get("SONORA_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:567
 DATABASE = "sonora_bench"
 DURATION = float(os.environ.get("BENCH_SECONDS", "5"))
 
+async def admin_sql(statement: str, mysql_url: str = MYSQL_URL) -> None:
+    """One statement on the MariaDB server itself, outside any database (a bench creating or
+    dropping a database of its own)."""
+    t = DbTarget.parse(f"{mysql_url}/x")
+    conn = await aiomysql.connect(host=t.host, port=t.port, user=t.user, password=t.password,
+                                  autocommit=True)
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(statement)
+    finally:
+        conn.close()
+
+
 
 @dataclass
 class Row:

@@ -36,7 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ MIN_SAMPLES = 3
 REINDEX_BOUND = float(os.environ.get("BENCH_SCALE_REINDEX_SECONDS", "240"))
 WRITES = 1000
 WRITE_BOUND = 45.0  # seconds for each of the inserts and the deletes
+IMPORT_BATCH = 200  # songs a transaction, as app/cli/importer.py writes them
 TARGET_MS = 100.0
 REINDEX_TARGET = 1_000_000 / 300  # songs/s: 1M songs in ≤ 300 s
 ADMIN = ("scaleadmin", "scale admin password 1")
@@ -95,6 +96,8 @@ class SizeResult:
     reindex_done: bool = False
     inserts: float = 0.0
     deletes: float = 0.0
+    batch_inserts: float = 0.0
+    batch_deletes: float = 0.0
     write_note: str = ""
     worst: str = ""
     plan: str = ""
@@ -455,6 +458,7 @@ async def _writes(env: dict[str, str], res: SizeResult) -> None:
             "SELECT id FROM users WHERE username_canon = %s", (ADMIN[0],)))
         actor = Actor(admin_id, ADMIN[0])
         ids: list[int] = []
+        preps: list[Prepared] = []
         run = secrets.token_hex(4)
         started = time.monotonic()
         for i in range(WRITES):
@@ -468,6 +472,7 @@ async def _writes(env: dict[str, str], res: SizeResult) -> None:
                              album=f"Album {album}", genre="Rock", year=2001, track_number=20)
             sha = hashlib.sha256(f"scale-write-{run}-{i}".encode()).hexdigest()
             prepared = Prepared(info, f"bench-writes/{sha}.mp3", sha, 4_000_000)
+            preps.append(prepared)
             song_id, dropped = await ingest.add_song(prepared, {}, actor)
             await catalog.after_write(f"song:{song_id}", *dropped)
             ids.append(song_id)
@@ -480,11 +485,43 @@ async def _writes(env: dict[str, str], res: SizeResult) -> None:
             await catalog.delete_song(song_id, actor)
             deleted += 1
         delete_s = time.monotonic() - started
+        await _importer_writes(services, [replace(p, sha256=p.sha256[::-1],
+                                                  file_path=p.file_path + ".b") for p in preps], res)
     await Cold(config.namespace).close()
     res.inserts = len(ids) / insert_s if insert_s else 0.0
     res.deletes = deleted / delete_s if delete_s else 0.0
     if len(ids) < WRITES or deleted < len(ids):
         res.write_note = f" (stopped at {WRITE_BOUND:.0f} s: {len(ids)} inserted, {deleted} deleted)"
+
+
+async def _importer_writes(services: Any, preps: list[Any], res: SizeResult) -> None:
+    """The same songs written as `import` writes them: IMPORT_BATCH songs a transaction with
+    their events (IngestService.insert_from_file, the count triggers firing per row), the cache
+    dropped once per batch; then removed as a rescan removes them (IngestService.remove_songs)."""
+    from app import events
+    from app.services.ingest import Batch
+
+    ingest = services.ingest
+    ids: list[int] = []
+    memo = Batch()
+    started = time.monotonic()
+    for lo in range(0, len(preps), IMPORT_BATCH):
+        keys: list[str] = []
+        memo = memo.carry()
+        async with services.db.transaction() as tx:
+            for prepared in preps[lo:lo + IMPORT_BATCH]:
+                song_id, dropped = await ingest.insert_from_file(tx, prepared, memo)
+                ids.append(song_id)
+                keys += dropped
+            await events.emit_many(tx, memo.events)
+        await services.catalog.after_write(*dict.fromkeys(keys))
+    insert_s = time.monotonic() - started
+    started = time.monotonic()
+    for lo in range(0, len(ids), IMPORT_BATCH):
+        await ingest.remove_songs(ids[lo:lo + IMPORT_BATCH])
+    delete_s = time.monotonic() - started
+    res.batch_inserts = len(ids) / insert_s if insert_s else 0.0
+    res.batch_deletes = len(ids) / delete_s if delete_s else 0.0
 
 
 async def _one_size(ctx: Context, songs: int) -> SizeResult:
@@ -519,7 +556,8 @@ async def _one_size(ctx: Context, songs: int) -> SizeResult:
             await _writes(env, res)
         except Exception as exc:  # noqa: BLE001 - the service API moved: say so in the row
             res.write_note = f" (failed: {type(exc).__name__}: {exc})"
-        print(f"   writes: {res.inserts:,.0f} inserts/s, {res.deletes:,.0f} deletes/s"
+        print(f"   writes: {res.inserts:,.0f} inserts/s, {res.deletes:,.0f} deletes/s one at a time; "
+              f"{res.batch_inserts:,.0f} inserts/s, {res.batch_deletes:,.0f} deletes/s as import writes"
               f"{res.write_note}", flush=True)
     finally:
         await _query(f"DROP DATABASE IF EXISTS `{DATABASE}`")
@@ -576,6 +614,14 @@ def _table(results: list[SizeResult]) -> list[Row]:
         rows.append(Row(f"{_k(big.songs)} songs: {WRITES:,} song {what}, one at a time ({path})",
                         f"{_k(ref.songs)}: {getattr(ref, attr):,.0f}/s" if ref else "—",
                         f"{got:,.0f}/s{big.write_note}", "—", "≥ 1,000/s", got >= 1000))
+    for what, attr in (("inserts", "batch_inserts"), ("deletes", "batch_deletes")):
+        path = ("IngestService.insert_from_file, events in the same transaction" if what == "inserts"
+                else "IngestService.remove_songs, as a rescan removes")
+        got = float(getattr(big, attr))
+        rows.append(Row(f"{_k(big.songs)} songs: the same song {what} as `import` writes them, "
+                        f"{IMPORT_BATCH} a transaction ({path})",
+                        f"{_k(ref.songs)}: {getattr(ref, attr):,.0f}/s" if ref else "—",
+                        f"{got:,.0f}/s", "—", "≥ 1,000/s", got >= 1000))
     rows.append(Row(f"`reindex` of {big.songs:,} songs (`python -m app reindex`)",
                     f"{_k(ref.songs)}: {ref.reindex}" if ref else "—", big.reindex, "—",
                     f"≤ 300 s for 1M (≥ {REINDEX_TARGET:,.0f} songs/s)",

@@ -20,12 +20,10 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-import aiomysql
-
-from app.repos.db import Database, DbTarget
+from app.repos.db import Database
 from app.repos.migrate import migrate
+from bench.common import MYSQL_URL, admin_sql
 
-MYSQL_URL = "mysql://root@127.0.0.1:3306"
 GENRES = ("Rock", "Pop", "Jazz", "Blues", "Classical", "Electronic", "Hip-Hop", "Folk", "Metal",
           "Soul", "Reggae", "Country", "Punk", "Funk", "Ambient", "Latin", "World", "R&B", "Indie",
           "Soundtrack")
@@ -194,17 +192,6 @@ async def give_listener_data(database: str, username: str, listener: int = 1, *,
         await db.close()
 
 
-async def _admin(sql: str) -> None:
-    t = DbTarget.parse(f"{MYSQL_URL}/x")
-    conn = await aiomysql.connect(host=t.host, port=t.port, user=t.user, password=t.password,
-                                  autocommit=True)
-    try:
-        async with conn.cursor() as cur:
-            await cur.execute(sql)
-    finally:
-        conn.close()
-
-
 async def _drop_triggers(db: Database, database: str) -> list[tuple[str, str]]:
     """Drop the database's triggers; returns each one's sql_mode and CREATE statement, in order."""
     names = await db.fetchall(
@@ -245,7 +232,7 @@ async def generate(database: str, size: Size, *, mysql_url: str = MYSQL_URL,
                    progress: bool = True) -> float:
     """Drop `database`, migrate it afresh and fill it; returns the seconds taken."""
     started = time.monotonic()
-    await _admin(f"DROP DATABASE IF EXISTS `{database}`")
+    await admin_sql(f"DROP DATABASE IF EXISTS `{database}`", mysql_url)
     db = Database(f"{mysql_url}/{database}", maxsize=2)
     await db.connect()
     try:

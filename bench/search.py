@@ -18,11 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import aiomysql
 from aiohttp import web
 
-from app.repos.db import DbTarget
-from bench.common import MYSQL_URL, Context, Row, free_port
+from bench.common import MYSQL_URL, Context, Row, admin_sql, free_port
 
 SONGS = 100_000
 DATABASE = "sonora_bench_search"
@@ -33,17 +31,6 @@ WORDS = (
     "lantern", "dream", "fire", "stone", "glass", "neon", "sugar", "honey",
 )
 TYPED = ["harbuor lights", "yesterdy morning", "quite river", "velvet thundr", "midnigt ocean"]
-
-
-async def _admin(sql: str) -> None:
-    t = DbTarget.parse(f"{MYSQL_URL}/x")
-    conn = await aiomysql.connect(host=t.host, port=t.port, user=t.user, password=t.password,
-                                  autocommit=True)
-    try:
-        async with conn.cursor() as cur:
-            await cur.execute(sql)
-    finally:
-        conn.close()
 
 
 async def _seed(db: Any) -> None:
@@ -79,7 +66,7 @@ async def _rows(ctx: Context) -> list[Row]:
     from app.services.indexer import Indexer
     from app.web import keys
 
-    await _admin(f"DROP DATABASE IF EXISTS `{DATABASE}`")
+    await admin_sql(f"DROP DATABASE IF EXISTS `{DATABASE}`")
     data = Path(ctx.tmp) / "search-bench"
     config = load_config(environ={}, env_file=None, database_url=f"{MYSQL_URL}/{DATABASE}",
                          data_dir=str(data), secret_key=secrets.token_urlsafe(48), bcrypt_rounds=4,
@@ -126,7 +113,7 @@ async def _rows(ctx: Context) -> list[Row]:
         client_p95 = statistics.quantiles(times, n=20)[-1]
     finally:
         await runner.cleanup()
-        await _admin(f"DROP DATABASE IF EXISTS `{DATABASE}`")
+        await admin_sql(f"DROP DATABASE IF EXISTS `{DATABASE}`")
     return [
         Row(f"search as you type with a typo, {SONGS:,} songs ({len(times)} requests)", "—",
             f"server p95 {p95:.1f} ms, median {statistics.median(server_ms):.1f} ms"

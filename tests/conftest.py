@@ -11,14 +11,13 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import aiomysql
 import pytest
 from aiohttp.test_utils import TestClient
 
 import streamcore
 from app.config import Config, load_config
 from app.main import create_app
-from app.repos.db import DbTarget
+from bench.common import admin_sql
 
 MYSQL_URL = os.environ.get("SONORA_TEST_MYSQL", "mysql://root@127.0.0.1:3306")
 REDIS_URL = os.environ.get("SONORA_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -33,14 +32,7 @@ def unique(prefix: str = "u") -> str:
 
 
 async def _admin_sql(statement: str) -> None:
-    t = DbTarget.parse(MYSQL_URL + "/x")
-    conn = await aiomysql.connect(host=t.host, port=t.port, user=t.user, password=t.password,
-                                  autocommit=True)
-    try:
-        async with conn.cursor() as cur:
-            await cur.execute(statement)
-    finally:
-        conn.close()
+    await admin_sql(statement, MYSQL_URL)
 
 
 @pytest.fixture(scope="session")
