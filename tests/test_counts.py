@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backbone_support import open_db
 from conftest import unique
 
 from app.repos.catalog import CatalogRepo
 from app.repos.db import Database
-from app.repos.migrate import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 # The figures recounted from the rows, the way a reader would state them, beside the maintained
@@ -51,13 +51,8 @@ MISSING = (  # a genre or year with songs but no maintained row
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url, maxsize=4)
-    await database.connect()
-    await migrate(database)
-    try:
+    async with open_db(database_url) as database:
         yield database
-    finally:
-        await database.close()
 
 
 async def assert_counts_true(db: Database) -> None:

@@ -554,9 +554,6 @@ class CatalogRepo:
             await tx.execute("DELETE FROM songs WHERE id = %s", (song_id,))
         return row
 
-    async def delete_song_tx(self, tx: Tx, song_id: int) -> None:
-        await tx.execute("DELETE FROM songs WHERE id = %s", (song_id,))
-
     async def song_refs(self, tx: Tx, song_id: int) -> dict[str, Any] | None:
         """A song's artist, album and featured artists, the row locked for an update in `tx`."""
         row = await tx.fetchone(

@@ -429,12 +429,8 @@ class CatalogService:
 
     # writes ------------------------------------------------------------------------------
     async def after_write(self, *keys: str) -> None:
-        """After a catalogue write committed elsewhere (uploads, the command line's import):
-        the same publishing and cache invalidation as this service's own writes."""
-        await self._after_write(*keys)
-
-    async def _after_write(self, *keys: str) -> None:
-        """After commit: drop the entries named and every list (the commit woke the relay)."""
+        """After a catalogue write committed (this service's own, an upload's, the command line's
+        import): drop the entries named and every list (the commit already woke the relay)."""
         await self.cache.invalidate(*keys)
         await self.cache.bump("songs", "albums", "artists")
 
@@ -453,7 +449,7 @@ class CatalogService:
                                    f"created artist {name}")
         except pymysql.err.IntegrityError as exc:
             raise Conflict("That artist exists") from exc
-        await self._after_write(f"artist:{artist_id}")
+        await self.after_write(f"artist:{artist_id}")
         return await self.artist(artist_id)
 
     async def update_artist(self, artist_id: int, body: dict[str, Any], actor: Actor) -> ArtistDetail:
@@ -472,7 +468,7 @@ class CatalogService:
                                    f"updated artist {artist_id}", {"fields": sorted(changes)})
         except pymysql.err.IntegrityError as exc:
             raise Conflict("Another artist has that name") from exc
-        await self._after_write(f"artist:{artist_id}", *await self._artist_dependents(artist_id))
+        await self.after_write(f"artist:{artist_id}", *await self._artist_dependents(artist_id))
         return await self.artist(artist_id)
 
     async def _artist_dependents(self, artist_id: int) -> list[str]:
@@ -497,7 +493,7 @@ class CatalogService:
                                f"deleted artist {artist['name']}")
             await events.emit_many(tx, [events.CatalogChanged("song", sid, "upserted")
                                         for sid in featuring])
-        await self._after_write(f"artist:{artist_id}", *(f"song:{sid}" for sid in featuring))
+        await self.after_write(f"artist:{artist_id}", *(f"song:{sid}" for sid in featuring))
 
     async def set_artist_image(self, artist_id: int, image_id: int, actor: Actor) -> ArtistDetail:
         await self.artist(artist_id)
@@ -505,7 +501,7 @@ class CatalogService:
             await self.repo.update_artist(tx, artist_id, {"image_id": image_id})
             await self._events(tx, actor, "artist", artist_id, "upserted", "artist.image_set",
                                f"new picture for artist {artist_id}")
-        await self._after_write(f"artist:{artist_id}")
+        await self.after_write(f"artist:{artist_id}")
         return await self.artist(artist_id)
 
     def _album_fields(self, body: dict[str, Any], creating: bool) -> dict[str, Any]:
@@ -545,7 +541,7 @@ class CatalogService:
             existing = await self.repo.album_id_by_title(fields["artist_id"], fields["title"])
             raise Conflict("That artist already has an album with this title",
                            details={"existing_id": existing} if existing else None) from exc
-        await self._after_write(f"album:{album_id}", f"artist:{fields['artist_id']}")
+        await self.after_write(f"album:{album_id}", f"artist:{fields['artist_id']}")
         return await self.album(album_id)
 
     async def _require_artist(self, artist_id: int) -> None:
@@ -565,7 +561,7 @@ class CatalogService:
         except pymysql.err.IntegrityError as exc:
             raise Conflict("That artist already has an album with this title") from exc
         songs = [f"song:{s['id']}" for s in before.get("songs", [])]
-        await self._after_write(f"album:{album_id}", f"artist:{before['artist_id']}",
+        await self.after_write(f"album:{album_id}", f"artist:{before['artist_id']}",
                                 f"artist:{changes.get('artist_id', before['artist_id'])}", *songs)
         return await self.album(album_id)
 
@@ -579,7 +575,7 @@ class CatalogService:
             for song in before.get("songs", []):
                 await events.emit(tx, events.CatalogChanged("song", song["id"], "upserted"))
         songs = [f"song:{s['id']}" for s in before.get("songs", [])]
-        await self._after_write(f"album:{album_id}", f"artist:{before['artist_id']}", *songs)
+        await self.after_write(f"album:{album_id}", f"artist:{before['artist_id']}", *songs)
 
     async def set_album_cover(self, album_id: int, image_id: int, actor: Actor) -> Album:
         before = await self.album(album_id)
@@ -588,7 +584,7 @@ class CatalogService:
             await self._events(tx, actor, "album", album_id, "upserted", "album.cover_set",
                                f"new cover for album {album_id}")
         songs = [f"song:{s['id']}" for s in before.get("songs", [])]
-        await self._after_write(f"album:{album_id}", *songs)
+        await self.after_write(f"album:{album_id}", *songs)
         return await self.album(album_id)
 
     def song_changes(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -624,7 +620,7 @@ class CatalogService:
             await self.repo.update_song(tx, song_id, changes)
             await self._events(tx, actor, "song", song_id, "upserted", "song.updated",
                                f"updated song {before['title']}", {"fields": sorted(changes)})
-        await self._after_write(
+        await self.after_write(
             f"song:{song_id}", f"album:{before['album_id']}", f"album:{changes.get('album_id')}",
             f"artist:{before['artist_id']}", f"artist:{changes.get('artist_id')}",
         )
@@ -641,7 +637,7 @@ class CatalogService:
             await self._events(tx, actor, "song", song_id, "deleted", "song.deleted",
                                f"deleted song {before['title']}")
             await events.emit_many(tx, list(playlists))
-        await self._after_write(f"song:{song_id}", f"album:{before['album_id']}",
+        await self.after_write(f"song:{song_id}", f"album:{before['album_id']}",
                                 f"artist:{before['artist_id']}")
         return row
 
