@@ -4,6 +4,7 @@ puts corrupted figures right."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import subprocess
@@ -274,3 +275,41 @@ async def test_a_bulk_load_may_defer_the_counts(db: Database) -> None:
         fixed = await repo.repair_counts(tx)
     assert fixed["artists"] == 1 and fixed["totals"] == 1 and fixed["genres"] == 1
     await assert_counts_true(db)
+
+
+async def test_more_writers_than_connections_on_one_album_neither_deadlock_nor_drift(
+        database_url: str) -> None:
+    """48 writers over a pool of 4, every one adding songs to the same album (and artist, and the
+    one totals row) and deleting some again: the triggers lock those rows before the foreign-key
+    checks do, so the writers queue rather than deadlock, and the figures stay exact."""
+    async with open_db(database_url) as setup:
+        world = World(setup, seed=11)
+        await world.add_artist()
+        async with setup.transaction() as tx:
+            album, _ = await world.repo.find_or_create_album(tx, f"{world.tag} shared", world.artists[0],
+                                                             2001, "Rock")
+    db = Database(database_url, maxsize=4)
+    await db.connect()
+    repo = CatalogRepo(db)
+
+    async def writer(n: int) -> None:
+        made = []
+        for i in range(5):
+            async with db.transaction() as tx:
+                made.append(await repo.insert_song(tx, {
+                    "title": f"{world.tag} w{n}.{i}", "artist_id": world.artists[0],
+                    "album_id": album, "duration_ms": 1000 + n, "size": 10 + i, "bitrate": 1,
+                    "sample_rate": 1, "codec": "mp3", "mime_type": "audio/mpeg",
+                    "genre": "Rock", "year": 2001, "file_path": f"w/{world.tag}/{n}/{i}",
+                    "sha256": hashlib.sha256(f"{world.tag}w{n}.{i}".encode()).hexdigest()}))
+        async with db.transaction() as tx:
+            for song_id in made[::2]:
+                await repo.delete_song(tx, song_id)
+
+    try:
+        await asyncio.gather(*(writer(n) for n in range(48)))
+        kept = await db.fetchone("SELECT song_count, duration_ms FROM albums WHERE id = %s", (album,))
+        assert kept == {"song_count": 48 * 2, "duration_ms": sum(2 * (1000 + n) for n in range(48))}
+        await assert_counts_true(db)
+    finally:
+        await db.close()
