@@ -81,7 +81,7 @@ class Services:
 
     @cached_property
     def catalog(self) -> CatalogService:
-        return CatalogService(self.db, self.cache, self.links)
+        return CatalogService(self.db, self.cache, self.links, self._search_backend)
 
     @cached_property
     def ingest(self) -> IngestService:

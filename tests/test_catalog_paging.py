@@ -9,30 +9,35 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 from conftest import Account, unique
+from support import index_songs
 
 from app.repos.catalog import CatalogRepo
+from app.services import catalog as catalog_module
 from app.web import keys
 
 SONGS = 45
 
 
 async def make_artist(client: TestClient, songs: int = SONGS, albums: int = 3) -> dict[str, Any]:
-    """An artist with albums and songs, written as the importer writes them (no files)."""
+    """An artist with albums and songs, written as the importer writes them (no files), and
+    their documents put in the search index (as live indexing does after the importer's events)."""
     db = client.app[keys.DB]
     repo = CatalogRepo(db)
     tag = unique("page")
+    song_ids: list[int] = []
     async with db.transaction() as tx:
         artist_id, _ = await repo.find_or_create_artist(tx, f"{tag} artist")
         album_ids = [(await repo.find_or_create_album(tx, f"{tag} album {i}", artist_id, 2000 + i,
                                                       "Paging"))[0] for i in range(albums)]
         for i in range(songs):
-            await repo.insert_song(tx, {
+            song_ids.append(await repo.insert_song(tx, {
                 "title": f"{tag} song {i % 7}", "artist_id": artist_id,
                 "album_id": album_ids[i % albums], "duration_ms": 1000 + i, "bitrate": 1,
                 "sample_rate": 1, "codec": "mp3", "mime_type": "audio/mpeg", "size": 10 + i,
                 "sha256": hashlib.sha256(f"{tag}{i}".encode()).hexdigest(),
                 "file_path": f"{tag}/{i}", "track_number": i,
-            })
+            }))
+    await index_songs(client.app, song_ids)
     await client.app[keys.CATALOG].after_write()
     return {"id": artist_id, "tag": tag, "albums": album_ids}
 
@@ -89,15 +94,65 @@ async def test_album_and_artist_lists_page_by_cursor(client: TestClient, member:
     assert (detail["album_count"], detail["song_count"]) == (7, 3)
 
 
-async def test_a_text_search_total_is_an_estimate(client: TestClient, member: Account) -> None:
+async def test_a_text_scan_total_is_an_estimate(client: TestClient, member: Account) -> None:
+    """With the search index down, a text filter over the whole catalogue scans the titles and
+    counts no further than the page it reads; bounded by an artist, it counts exactly."""
     artist = await make_artist(client)
-    first = await get(client, member, "/api/song", q=f"{artist['tag']} song 1", limit=3)
+    backend = client.app[keys.SEARCH_BACKEND]
+    backend.failing = OSError("index gone")  # type: ignore[attr-defined]
+    try:
+        first = await get(client, member, "/api/song", q=f"{artist['tag']} song 1", limit=3)
+        matching = await walk(client, member, "/api/song", 3, q=f"{artist['tag']} song 1")
+        exact = await get(client, member, "/api/song", q="song 1", artist_id=artist["id"])
+    finally:
+        backend.failing = None  # type: ignore[attr-defined]
     assert first["total_is_estimate"] is True
     assert len(first["items"]) == 3 and first["total"] == 4 and first["next"]  # more follow
-    matching = await walk(client, member, "/api/song", 3, q=f"{artist['tag']} song 1")
     assert len(matching) == len([i for i in range(SONGS) if i % 7 == 1])
-    exact = await get(client, member, "/api/song", q="song 1", artist_id=artist["id"])
     assert exact["total_is_estimate"] is False and exact["total"] == len(matching)
+    indexed = await get(client, member, "/api/song", q=f"{artist['tag']} song 1", limit=4)
+    assert indexed["total_is_estimate"] is False and indexed["total"] == len(matching)
+
+
+async def test_a_text_filter_is_narrowed_by_the_index_and_still_tests_the_title(
+        client: TestClient, member: Account) -> None:
+    """`q` takes its candidates from the search index (a million titles cannot be scanned in
+    time) and keeps its meaning: the words as typed, in the title. The index's typo-tolerant
+    matches and its matches on the artist or album name drop out, cursors still walk the
+    matches in the list's order, and with the index down the titles are scanned instead, with
+    the same rows."""
+    artist = await make_artist(client)
+    tag = artist["tag"]
+    expected = len([i for i in range(SONGS) if i % 7 == 3])
+    walked = await walk(client, member, "/api/song", 2, q=f"{tag} song 3", sort="title")
+    assert len(walked) == len(set(walked)) == expected
+    first = await get(client, member, "/api/song", q=f"{tag} song 3", limit=50)
+    assert first["total"] == expected and first["total_is_estimate"] is False
+    assert {s["title"] for s in first["items"]} == {f"{tag} song 3"}
+    # "sonh" is one typo from "song": the index finds it, the title test drops it.
+    assert (await get(client, member, "/api/song", q=f"{tag} sonh 3"))["items"] == []
+    # The artist's and the albums' names hold the tag and "album": not a title match.
+    assert (await get(client, member, "/api/song", q=f"{tag} album"))["items"] == []
+    assert (await get(client, member, "/api/song", q=f"{tag} artist"))["items"] == []
+    backend = client.app[keys.SEARCH_BACKEND]
+    backend.failing = OSError("index gone")  # type: ignore[attr-defined]
+    try:
+        scanned = await walk(client, member, "/api/song", 3, q=f"{tag} song 3", sort="title")
+        # The scan finds the text anywhere in the title, the index only from a word's start.
+        inside = await get(client, member, "/api/song", q=f"{tag[1:]} song 3", limit=50)
+    finally:
+        backend.failing = None  # type: ignore[attr-defined]
+    assert scanned == walked and len(inside["items"]) == expected
+
+
+async def test_a_text_filter_with_more_matches_than_it_takes_says_its_total_is_an_estimate(
+        client: TestClient, member: Account, monkeypatch: Any) -> None:
+    artist = await make_artist(client)
+    monkeypatch.setattr(catalog_module, "TEXT_CANDIDATES", 10)
+    page = await get(client, member, "/api/song", q=f"{artist['tag']} song", limit=4)
+    assert page["total_is_estimate"] is True and page["total"] == SONGS
+    taken = await walk(client, member, "/api/song", 4, q=f"{artist['tag']} song")
+    assert len(taken) == len(set(taken)) == 10  # the index's best ten, in the list's order
 
 
 async def test_every_song_is_listed_by_id_a_page_at_a_time(client: TestClient) -> None:

@@ -167,3 +167,20 @@ async def test_a_bounded_filter_may_sort_its_own_rows(db: Database) -> None:
         for order in ("newest", "title", "popular"):
             plan = await analyze(db, c.song_ids_sql(filters, order, P(20)))
             assert all(step["key"] and rows_read(step) <= bound for step in plan), plan
+
+
+async def test_a_text_filter_narrowed_by_the_index_reads_only_its_candidates(db: Database) -> None:
+    """A text filter's candidates come from the search index (at most TEXT_CANDIDATES songs):
+    their rows are read by primary key and only they are sorted and counted, in every order
+    (MariaDB turns a long IN list into a table of its values, and sorts that)."""
+    from app.services.catalog import TEXT_CANDIDATES
+
+    ids = list(range(7, SONGS, SONGS // TEXT_CANDIDATES))[:TEXT_CANDIDATES]
+    filters = {"q": "song 7", "ids": ids}
+    for order in ("newest", "title", "popular"):
+        plan = await analyze(db, c.song_ids_sql(filters, order, P(21)))
+        assert all(rows_read(step) <= len(ids) for step in plan), plan
+        assert {step["key"] for step in plan if step["table"] in TABLES} == {"PRIMARY"}, plan
+    where, params = c.song_filter_sql(filters)
+    plan = await analyze(db, c.capped_count_sql("songs s", where, params))
+    assert all(rows_read(step) <= len(ids) for step in plan if step["table"] in TABLES), plan

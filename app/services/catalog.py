@@ -6,6 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ import pymysql
 
 from app import events
 from app.adapters.cache import MISSING, Cache
+from app.adapters.search.port import Filters, SearchPort, SearchQuery, SearchUnavailable, normalise_text
 from app.errors import Conflict, InvalidInput, NotFound
 from app.repos.catalog import (
     ALBUM_ORDERS,
@@ -40,8 +42,11 @@ from app.services.types import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 ALBUM_TYPES = ("album", "single", "ep", "compilation")
 TTL = 300.0
+LIST_TTL = 60.0  # a list page (each write starts a new generation of them)
+TEXT_CANDIDATES = 1000  # the most songs a text filter takes from the index
 
 
 def image_url(links: Links, image_id: int | None) -> str | None:
@@ -240,10 +245,12 @@ def _bool(body: dict[str, Any], name: str, errors: v.Fields) -> bool | None:
 class CatalogService:
     """The catalogue: reads (cached, shared by every viewer) and admin writes (with events)."""
 
-    def __init__(self, db: Database, cache: Cache, links: Links) -> None:
+    def __init__(self, db: Database, cache: Cache, links: Links,
+                 search: SearchPort | None = None) -> None:
         self.db = db
         self.cache = cache
         self.links = links
+        self.search = search  # narrows a list's text filter; None: the filter scans the titles
         self.repo = CatalogRepo(db)
 
     # reads -------------------------------------------------------------------------------
@@ -287,11 +294,54 @@ class CatalogService:
         spec = _spec("songs", order, SONG_ORDERS[order], limit, offset, cursor)
 
         async def load() -> Listing[Song]:
-            listed = await self.repo.song_page(filters, order, spec)
+            narrowed, matches = await self._text_candidates(filters)
+            if narrowed is None:
+                listed = Listed([], 0)
+            else:
+                listed = await self.repo.song_page(narrowed, order, spec)
+            if matches is not None and listed.total > 0:
+                # The index found more than it gave: as many of the rest pass the title test
+                # as of those it gave.
+                estimate = round(matches * listed.total / len(narrowed["ids"]))
+                if estimate > listed.total:
+                    listed.total, listed.estimated = estimate, True
             return _listing(listed, await self._songs_json(listed.rows), spec, "songs", order)
 
+        if filters.get("q") and self.search is not None:
+            # Not cached: the index follows a write a moment after its commit, which is when
+            # the list generation moves on, so a page cached in between would hide the song.
+            return await load()
         return await self._cached_list("songs", (order, *_spec_parts(spec),
                                                  *_filter_parts(filters)), load)
+
+    async def _text_candidates(self, filters: dict[str, Any]
+                               ) -> tuple[dict[str, Any] | None, int | None]:
+        """A song list's text filter, narrowed by the search index when there is one: no B-tree
+        finds a substring, and scanning a million titles takes half a second. The index's best
+        TEXT_CANDIDATES songs for the words (with the list's other filters) become an `ids`
+        filter, and the title test still applies to them, so its typo-tolerant matches and
+        matches on the artist or album name drop out. Returns the filters to list with (None:
+        nothing can match) and the index's count when it found more than it gave (the list's
+        total is then estimated from it). Without an index, or with it down, the titles are scanned."""
+        text = normalise_text(str(filters.get("q") or ""))
+        if not text or self.search is None:
+            return filters, None
+        wanted = Filters(artist_id=filters.get("artist_id"), album_id=filters.get("album_id"),
+                         genre=filters.get("genre"), year=filters.get("year"))
+        try:
+            [page] = await self.search.search([SearchQuery(text, "song", 0, wanted,
+                                                           TEXT_CANDIDATES, 0)])
+        except SearchUnavailable:
+            log.info("search index unavailable: a song list's text filter scans the titles")
+            return filters, None
+        ids = list(dict.fromkeys(h.id for h in page.hits))
+        if filters.get("ids"):
+            allowed = set(filters["ids"])
+            ids = [i for i in ids if i in allowed]
+        if not ids:
+            return None, None
+        more = page.total if page.total > len(page.hits) else None
+        return {**filters, "ids": ids}, more
 
     async def all_songs(self, after_id: int = 0, limit: int = 500) -> list[Song]:
         """Every song in id order, `limit` at a time after the song `after_id` (a listing
@@ -308,7 +358,7 @@ class CatalogService:
                            load: Callable[[], Awaitable[Listing[T]]]) -> Listing[T]:
         """A page of a list, cached briefly under its group's generation (writes bump it)."""
         key = await self.cache.list_key(group, *parts)
-        value: Listing[T] = await (self.cache.get_or_load(key, load, 60) if key else load())
+        value: Listing[T] = await (self.cache.get_or_load(key, load, LIST_TTL) if key else load())
         return value
 
     async def artist(self, artist_id: int) -> ArtistDetail:
