@@ -299,7 +299,7 @@ class CatalogService:
                 listed = Listed([], 0)
             else:
                 listed = await self.repo.song_page(narrowed, order, spec)
-            if matches is not None and listed.total > 0:
+            if matches is not None and narrowed is not None and listed.total > 0:
                 # The index found more than it gave: as many of the rest pass the title test
                 # as of those it gave.
                 estimate = round(matches * listed.total / len(narrowed["ids"]))
