@@ -120,17 +120,20 @@ async def test_redis_keeps_deletes_made_while_down_and_sends_them_after() -> Non
         direct = RedisKV(REDIS_URL, ns)  # sees Redis itself, not through the proxy
         try:
             await kv.set("stale", b"old", 30)
+            await kv.set("stale3", b"old", 30)
             proxy.cut()
             with pytest.raises(KVUnavailable):
                 await kv.delete("stale")
             with pytest.raises(KVUnavailable):
                 await kv.delete("stale2")  # during the cool-down: kept too
+            with pytest.raises(KVUnavailable):
+                await kv.delete_and_incr(["stale3"], ["gen"], 30)  # a write's invalidation too
             assert await direct.get("stale") == b"old"  # not sent yet
             proxy.restore()
             await asyncio.sleep(RedisKV.COOL_DOWN + 0.1)
             # The first read after the outage sends the kept deletion before answering.
             assert await kv.get("stale") is None
-            assert await direct.get("stale") is None
+            assert await direct.get("stale") is None and await direct.get("stale3") is None
             assert kv._pending_deletes == set()
         finally:
             await kv.close()
@@ -154,3 +157,18 @@ async def test_redis_ping_recovers_and_flushes() -> None:
         finally:
             await kv.close()
             await direct.close()
+
+
+async def test_delete_and_incr_does_both_at_once(kv: KeyValue) -> None:
+    """A write's cache invalidation: entries dropped and list generations counted up (each as
+    `incr` counts, its window opened by the first), in one call."""
+    await kv.set("entry-a", b"x", 10)
+    await kv.set("entry-b", b"y", 10)
+    await kv.set("kept", b"z", 10)
+    await kv.delete_and_incr(["entry-a", "entry-b"], ["gen-1", "gen-2"], 0.5)
+    assert await kv.mget(["entry-a", "entry-b", "kept"]) == [None, None, b"z"]
+    assert [await kv.get("gen-1"), await kv.get("gen-2")] == [b"1", b"1"]
+    await kv.delete_and_incr([], ["gen-1"], 100)  # the window is not extended
+    assert await kv.get("gen-1") == b"2" and 0 < await kv.ttl("gen-1") <= 0.5
+    await kv.delete_and_incr(["kept"], [], 10)
+    assert await kv.get("kept") is None

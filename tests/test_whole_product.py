@@ -232,14 +232,21 @@ async def test_the_whole_product_converges_and_stops(product: Product, tmp_path:
         listed = (await admin.call("GET", "/api/song", params={"limit": "1"}))["total"]
         assert listed == demo_total + SONGS, (listed, demo_total, done.stdout)
         songs: dict[str, dict[str, Any]] = {}
-        offset = 0
-        while True:
-            page = await admin.call("GET", "/api/song", params={"q": "Wpsong", "limit": "100",
-                                                               "offset": str(offset)})
-            songs.update({s["title"]: s for s in page["items"]})
-            offset += 100
-            if offset >= page["total"]:
-                break
+
+        async def listed_by_word() -> bool:
+            """Every imported song in the list filtered by its titles' word (the filter's
+            candidates come from the search index, which follows the import's events)."""
+            songs.clear()
+            offset = 0
+            while True:
+                page = await admin.call("GET", "/api/song", params={
+                    "q": "Wpsong", "limit": "100", "offset": str(offset)})
+                songs.update({s["title"]: s for s in page["items"]})
+                offset += 100
+                if offset >= page["total"]:
+                    return len(songs) >= SONGS
+
+        await converge("the imported songs listed by a word of their titles", listed_by_word, product)
         assert set(songs) == set(by_title), "the import did not keep every title from its tags"
         product.files = {songs[t]["id"]: p for t, p in by_title.items()}
         ids = sorted(product.files)

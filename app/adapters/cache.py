@@ -19,7 +19,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from app.adapters.kv import KeyValue, KVUnavailable
@@ -30,6 +30,7 @@ MISSING = b"\x00none"
 
 
 LOCAL_TTL = 10.0
+GEN_TTL = 30 * 24 * 3600  # a list group's generation counter outlives any entry made under it
 LOCAL_MAX = 20_000
 
 
@@ -169,7 +170,7 @@ class Cache:
         try:
             if self._pending_bumps:
                 for pending in list(self._pending_bumps):
-                    await self.kv.incr("gen:" + pending, 30 * 24 * 3600)
+                    await self.kv.incr("gen:" + pending, GEN_TTL)
                     self._pending_bumps.discard(pending)
             raw = await self.kv.get("gen:" + group)
         except KVUnavailable:
@@ -184,12 +185,33 @@ class Cache:
         for group in groups:
             self._gens.pop(group, None)
             try:
-                await self.kv.incr("gen:" + group, 30 * 24 * 3600)
+                await self.kv.incr("gen:" + group, GEN_TTL)
             except KVUnavailable:
                 # Sent before the next generation read; meanwhile lists are read uncached.
                 self._pending_bumps.add(group)
         try:
             await self.kv.publish(json.dumps(["gen:" + g for g in groups]).encode())
+        except KVUnavailable:
+            pass
+
+    async def changed(self, keys: Sequence[str], groups: Sequence[str]) -> None:
+        """After a commit: drop the entries `keys` and start a new generation of each list
+        group, in one round trip to the store and one broadcast (what `invalidate` and `bump`
+        do, for a write that needs both)."""
+        for key in keys:
+            self._l1.pop(key, None)
+        for group in groups:
+            self._gens.pop(group, None)
+        try:
+            await self.kv.delete_and_incr(["c:" + k for k in keys], ["gen:" + g for g in groups],
+                                          GEN_TTL)
+        except KVUnavailable:
+            # The store keeps the deletions; the bumps are sent before the next generation read.
+            self._pending_bumps.update(groups)
+            log.info("cache invalidation of %d key(s) deferred until the store answers", len(keys))
+            return
+        try:
+            await self.kv.publish(json.dumps([*keys, *("gen:" + g for g in groups)]).encode())
         except KVUnavailable:
             pass
 

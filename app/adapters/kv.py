@@ -13,7 +13,7 @@ import contextlib
 import heapq
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -41,6 +41,8 @@ class KeyValue(Protocol):
     async def add(self, key: str, value: bytes, ttl: float) -> bool: ...
     async def delete(self, *keys: str) -> None: ...
     async def incr(self, key: str, ttl: float) -> tuple[int, float]: ...
+    async def delete_and_incr(self, deletes: Sequence[str], incrs: Sequence[str], ttl: float
+                              ) -> None: ...
     async def ttl(self, key: str) -> float: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
@@ -120,6 +122,13 @@ class MemoryKV:
         value = int(item[0]) + 1
         self._data[self.prefix + key] = (str(value).encode(), item[1])
         return value, max(0.0, item[1] - self._now())
+
+    async def delete_and_incr(self, deletes: Sequence[str], incrs: Sequence[str], ttl: float
+                              ) -> None:
+        """Delete some keys and count others up (as `incr`), at once."""
+        await self.delete(*deletes)
+        for key in incrs:
+            await self.incr(key, ttl)
 
     async def ttl(self, key: str) -> float:
         item = self._live(key)
@@ -244,6 +253,28 @@ class RedisKV:
                 pipe.pttl(full)
                 _, value, remaining = await pipe.execute()
             return int(value), max(0.0, remaining / 1000)
+
+    async def delete_and_incr(self, deletes: Sequence[str], incrs: Sequence[str], ttl: float
+                              ) -> None:
+        """Delete some keys and count others up (as `incr`) in one round trip, as a write's
+        cache invalidation does; when Redis is down the deletions are kept as `delete` keeps
+        them (the counts are the caller's to retry)."""
+        full = [self.prefix + k for k in deletes]
+        if time.monotonic() < self._down_until:
+            self._pending_deletes.update(full)
+            raise KVUnavailable("redis is cooling down after a failure")
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                if full:
+                    pipe.delete(*full)
+                for key in incrs:
+                    pipe.set(self.prefix + key, 0, px=max(1, int(ttl * 1000)), nx=True)
+                    pipe.incr(self.prefix + key)
+                await pipe.execute()
+            await self._flush_pending()
+        except (RedisError, OSError) as exc:
+            self._pending_deletes.update(full)
+            raise self._failed(exc) from exc
 
     async def ttl(self, key: str) -> float:
         async with self._command(flush=False):

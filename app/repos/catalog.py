@@ -547,7 +547,8 @@ class CatalogRepo:
 
     async def delete_song(self, tx: Tx, song_id: int) -> Row | None:
         row = await tx.fetchone(
-            "SELECT id, file_path, in_place, album_id, artist_id FROM songs WHERE id = %s FOR UPDATE",
+            "SELECT id, title, file_path, in_place, album_id, artist_id FROM songs"
+            " WHERE id = %s FOR UPDATE",
             (song_id,),
         )
         if row:

@@ -481,8 +481,7 @@ class CatalogService:
     async def after_write(self, *keys: str) -> None:
         """After a catalogue write committed (this service's own, an upload's, the command line's
         import): drop the entries named and every list (the commit already woke the relay)."""
-        await self.cache.invalidate(*keys)
-        await self.cache.bump("songs", "albums", "artists")
+        await self.cache.changed(keys, ("songs", "albums", "artists"))
 
     async def create_artist(self, body: dict[str, Any], actor: Actor) -> ArtistDetail:
         errors = v.Fields()
@@ -678,17 +677,16 @@ class CatalogService:
 
     async def delete_song(self, song_id: int, actor: Actor) -> Row:
         """Delete a song; returns its file row so the caller can remove a stored file."""
-        before = await self.song(song_id)
         async with self.db.transaction() as tx:
             playlists = await before_songs_deleted(tx, [song_id])  # their song counts drop
             row = await self.repo.delete_song(tx, song_id)
             if row is None:
                 raise NotFound("No such song")
             await self._events(tx, actor, "song", song_id, "deleted", "song.deleted",
-                               f"deleted song {before['title']}")
+                               f"deleted song {row['title']}")
             await events.emit_many(tx, list(playlists))
-        await self.after_write(f"song:{song_id}", f"album:{before['album_id']}",
-                                f"artist:{before['artist_id']}")
+        await self.after_write(f"song:{song_id}", f"album:{row['album_id']}",
+                                f"artist:{row['artist_id']}")
         return row
 
     async def _events(

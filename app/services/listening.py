@@ -82,8 +82,7 @@ class ListeningService:
 
     async def after_apply(self, envelope: dict[str, Any]) -> None:
         song_id = int(envelope["data"]["song_id"])
-        await self.cache.invalidate(f"song:{song_id}")
-        await self.cache.bump("charts")
+        await self.cache.changed([f"song:{song_id}"], ["charts"])
 
     async def _songs(self, ids: list[int]) -> dict[int, Song]:
         if not ids:
