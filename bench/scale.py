@@ -48,7 +48,7 @@ from aiohttp import web
 
 from app.repos.db import DbTarget
 from bench.common import MYSQL_URL, REDIS_URL, ROOT, Context, Row, free_port
-from bench.scale_data import Size, generate, give_listener_data
+from bench.scale_data import Size, drop_triggers, generate, give_listener_data, restore_triggers
 
 DATABASE = "sonora_bench_scale"
 SIZES = [int(n) for n in os.environ.get("BENCH_SCALE_SONGS", "100000,1000000").split(",") if n]
@@ -101,6 +101,10 @@ class SizeResult:
     deletes: float = 0.0
     inserts_at_once: float = 0.0
     deletes_at_once: float = 0.0
+    statement_inserts: float = 0.0
+    statement_deletes: float = 0.0
+    bare_inserts: float = 0.0
+    bare_deletes: float = 0.0
     batch_inserts: float = 0.0
     batch_deletes: float = 0.0
     write_note: str = ""
@@ -511,6 +515,60 @@ async def _writes(env: dict[str, str], res: SizeResult) -> None:
                                    f" {len(deleted)} deleted, {at_once} at a time)")
         await _importer_writes(services, songs(secrets.token_hex(4)), res)
     await Cold(config.namespace).close()
+    await _statement_writes(env, res)
+
+
+async def _statement_writes(env: dict[str, str], res: SizeResult) -> None:
+    """What the maintained counts cost a write: 1,000 songs inserted and deleted by the
+    repository's own statements (CatalogRepo.insert_song / delete_song, which the services
+    call), a transaction and commit each, WRITERS connections at once, with the count triggers
+    firing; then the same with the triggers set aside (the reference), and put back."""
+    from app.config import load_config
+    from app.repos.catalog import CatalogRepo
+    from app.repos.db import database_context
+
+    config = load_config(environ=env, env_file=None)
+    size = Size.for_songs(res.songs)
+    async with database_context(config.database_url, maxsize=WRITERS, migrate=False) as db:
+        repo = CatalogRepo(db)
+
+        async def rates() -> tuple[float, float]:
+            run = secrets.token_hex(4)
+            todo = list(range(WRITES))
+            ids: list[int] = []
+
+            async def insert() -> None:
+                while todo:
+                    i = todo.pop()
+                    album = 1 + (i // 10 * 37) % size.albums
+                    async with db.transaction() as tx:
+                        ids.append(await repo.insert_song(tx, {
+                            "title": f"Statement write {i}", "artist_id": 1 + (album - 1) % size.artists,
+                            "album_id": album, "track_number": 1 + i % 10, "duration_ms": 200_000,
+                            "bitrate": 320_000, "sample_rate": 44_100, "codec": "mp3",
+                            "mime_type": "audio/mpeg", "size": 4_000_000, "genre": "Rock", "year": 2001,
+                            "sha256": hashlib.sha256(f"{run}-{i}".encode()).hexdigest(),
+                            "file_path": f"bench-statements/{run}/{i}.mp3"}))
+
+            async def delete() -> None:
+                while ids:
+                    song_id = ids.pop()
+                    async with db.transaction() as tx:
+                        await repo.delete_song(tx, song_id)
+
+            started = time.monotonic()
+            await asyncio.gather(*(insert() for _ in range(WRITERS)))
+            inserted = time.monotonic() - started
+            started = time.monotonic()
+            await asyncio.gather(*(delete() for _ in range(WRITERS)))
+            return WRITES / inserted, WRITES / (time.monotonic() - started)
+
+        res.statement_inserts, res.statement_deletes = await rates()
+        triggers = await drop_triggers(db, DATABASE)
+        try:
+            res.bare_inserts, res.bare_deletes = await rates()
+        finally:
+            await restore_triggers(db, triggers)
 
 
 async def _importer_writes(services: Any, preps: list[Any], res: SizeResult) -> None:
@@ -628,6 +686,15 @@ def _table(results: list[SizeResult]) -> list[Row]:
     rows.append(Row(f"{_k(big.songs)} songs: worst statement during the timed requests (slow log)",
                     f"{_k(ref.songs)}: {ref.worst.split(':')[0]}" if ref else "—", big.worst, "—",
                     "—", None))
+    for what, attr, bare in (("INSERT", "statement_inserts", "bare_inserts"),
+                             ("DELETE", "statement_deletes", "bare_deletes")):
+        got, ref_rate = float(getattr(big, attr)), float(getattr(big, bare))
+        rows.append(Row(f"{_k(big.songs)} songs: {WRITES:,} song {what}s with the count triggers firing,"
+                        f" {WRITERS} connections, a commit each (CatalogRepo.insert_song /"
+                        " delete_song: what the maintained counts cost a write)",
+                        f"the same with the triggers set aside: {ref_rate:,.0f}/s",
+                        f"{got:,.0f}/s", f"{got / ref_rate:.2f}×" if ref_rate else "—",
+                        "≥ 1,000/s", got >= 1000))
     for what, attr in (("inserts", "inserts_at_once"), ("deletes", "deletes_at_once")):
         path = ("IngestService.add_song + cache invalidation" if what == "inserts"
                 else "CatalogService.delete_song")

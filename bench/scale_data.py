@@ -192,7 +192,7 @@ async def give_listener_data(database: str, username: str, listener: int = 1, *,
         await db.close()
 
 
-async def _drop_triggers(db: Database, database: str) -> list[tuple[str, str]]:
+async def drop_triggers(db: Database, database: str) -> list[tuple[str, str]]:
     """Drop the database's triggers; returns each one's sql_mode and CREATE statement, in order."""
     names = await db.fetchall(
         "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s"
@@ -207,7 +207,7 @@ async def _drop_triggers(db: Database, database: str) -> list[tuple[str, str]]:
     return out
 
 
-async def _restore_triggers(db: Database, triggers: list[tuple[str, str]]) -> None:
+async def restore_triggers(db: Database, triggers: list[tuple[str, str]]) -> None:
     async with db.session() as tx:
         for sql_mode, create in triggers:
             await tx.execute("SET SESSION sql_mode = %s", (sql_mode,))
@@ -239,7 +239,7 @@ async def generate(database: str, size: Size, *, mysql_url: str = MYSQL_URL,
         await migrate(db)
         # Row triggers (the maintained counts of sql/0007) make a bulk load ~9× slower: they are
         # set aside for the load, put back as they were, and the counts recomputed from the rows.
-        triggers = await _drop_triggers(db, database)
+        triggers = await drop_triggers(db, database)
         try:
             for sql in statements(size):
                 t0 = time.monotonic()
@@ -247,7 +247,7 @@ async def generate(database: str, size: Size, *, mysql_url: str = MYSQL_URL,
                 if progress:
                     print(f"  {time.monotonic() - t0:6.1f} s  {sql[:70]}...", flush=True)
         finally:
-            await _restore_triggers(db, triggers)
+            await restore_triggers(db, triggers)
         if triggers:
             t0 = time.monotonic()
             fixed = await _repair_counts(f"{mysql_url}/{database}")
