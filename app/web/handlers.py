@@ -37,8 +37,9 @@ CURSOR_PARAMS = [
      "description": "The `prev` cursor of a previous answer: the page before it."},
 ]
 LIST_NOTE = (" The answer is `{items, total, limit, offset, total_is_estimate, next, prev}`:"
-             " `total` is exact unless `total_is_estimate` is true (a text search over the whole"
-             " catalogue, or a combination of filters matching more than 10,000 rows);"
+             " `total` is exact unless `total_is_estimate` is true (a text search matching more"
+             " songs than it takes from the search index, or scanning the titles while the index"
+             " is down, or a combination of filters matching more than 10,000 rows);"
              " `next`/`prev` are cursors for `after`/`before`, null when there is no such page.")
 
 

@@ -10,10 +10,14 @@ from aiohttp import web
 from app.web.params import int_param, query_text
 from app.web.routing import INT, STR
 
-FILTERS = [{"name": n, "in": "query", "schema": s} for n, s in (
-    ("artist_id", INT), ("album_id", INT), ("genre", STR), ("year", INT), ("q", STR),
-    ("sort", {"enum": ["newest", "title", "popular", "album"]}),
-)]
+Q_NOTE = ("Songs whose title holds these words as typed (case aside). The candidates are the"
+          " search index's best 1,000 songs for the words (with the other filters), so the text"
+          " is found from the start of a word, and a search matching more than that lists those"
+          " 1,000 with `total` estimated from the index's count; while the index is down the"
+          " titles are scanned, finding the text anywhere in them.")
+FILTERS = [{"name": n, "in": "query", "schema": s, **({"description": Q_NOTE} if n == "q" else {})}
+           for n, s in (("artist_id", INT), ("album_id", INT), ("genre", STR), ("year", INT),
+                        ("q", STR), ("sort", {"enum": ["newest", "title", "popular", "album"]}))]
 
 
 def song_filters(request: web.Request) -> dict[str, Any]:
