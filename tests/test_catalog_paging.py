@@ -13,6 +13,7 @@ from support import index_songs
 
 from app.repos.catalog import CatalogRepo
 from app.services import catalog as catalog_module
+from app.services.catalog import Actor
 from app.web import keys
 
 SONGS = 45
@@ -183,3 +184,29 @@ async def test_cursor_parameters_are_documented(client: TestClient) -> None:
         op = spec["paths"][path]["get"]
         assert {"after", "before", "offset", "limit"} <= {p["name"] for p in op["parameters"]}
         assert "total_is_estimate" in op["summary"]
+
+
+async def test_every_song_is_listed_by_offset_from_where_the_last_page_ended(
+        client: TestClient, admin: Account) -> None:
+    """CatalogService.songs_at (search3 with an empty query, which apps page through by offset):
+    pages by offset agree with the id order whether the offset is one a page ended at (read by
+    key from there) or one never seen (counted from the nearer end), and a write between pages
+    moves the positions (a new list generation) without the next page skipping or repeating."""
+    await make_artist(client, songs=12, albums=2)
+    catalog = client.app[keys.CATALOG]
+    db = client.app[keys.DB]
+    every = [int(r["id"]) for r in await db.fetchall("SELECT id FROM songs ORDER BY id")]
+    by_page: list[int] = []
+    offset = 0
+    while page := await catalog.songs_at(offset, 7):
+        by_page += [s["id"] for s in page]
+        offset += 7
+    assert by_page == every
+    for start in (1, len(every) // 2, len(every) - 3, len(every) - 1):  # offsets no page ended at
+        assert [s["id"] for s in await catalog.songs_at(start, 4)] == every[start:start + 4]
+    assert await catalog.songs_at(len(every), 5) == [] and await catalog.songs_at(10**9, 5) == []
+    assert [s["id"] for s in await catalog.songs_at(0, 5)] == every[:5]  # ended at 5: kept
+    doomed = every[2]
+    await catalog.delete_song(doomed, Actor(admin.id, admin.username))
+    # Positions moved by one: the page at 5 starts one song later than the kept end of page 0.
+    assert [s["id"] for s in await catalog.songs_at(5, 5)] == [i for i in every if i != doomed][5:10]

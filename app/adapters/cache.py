@@ -194,6 +194,21 @@ class Cache:
         except KVUnavailable:
             pass
 
+    async def peek(self, key: str) -> bytes | None:
+        """A value kept with `keep` (None when absent or the store is down): for figures that
+        are worth remembering but cannot be loaded on demand."""
+        try:
+            return await self.kv.get("c:" + key)
+        except KVUnavailable:
+            return None
+
+    async def keep(self, key: str, value: bytes, ttl: float) -> None:
+        """Remember `value` under `key` for `ttl` seconds (nothing when the store is down)."""
+        try:
+            await self.kv.set("c:" + key, value, self._ttl(ttl))
+        except KVUnavailable:
+            pass
+
     async def changed(self, keys: Sequence[str], groups: Sequence[str]) -> None:
         """After a commit: drop the entries `keys` and start a new generation of each list
         group, in one round trip to the store and one broadcast (what `invalidate` and `bump`

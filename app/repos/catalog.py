@@ -325,7 +325,7 @@ class CatalogRepo:
             where, params = "ar.name_canon LIKE %s", [like_pattern(q)]
             total, estimated = await self._capped_count("artists ar", where, params)
         else:
-            total, estimated = await self._total("artists"), False
+            total, estimated = await self.total("artists"), False
         used = self._deep(spec, total, estimated)
         return await self._page(artist_ids_sql(q, used), used, total, estimated,
                                 ARTIST_ORDERS["name"], self.artist_rows)
@@ -379,7 +379,7 @@ class CatalogRepo:
         plan = await self.db.fetchone(f"EXPLAIN SELECT 1 FROM {table} WHERE {where}", params)
         return max(counted, int((plan or {}).get("rows") or 0)), True
 
-    async def _total(self, name: str) -> int:
+    async def total(self, name: str) -> int:
         """One of the library totals maintained in catalog_totals."""
         column = {"songs": "songs", "albums": "albums", "artists": "artists"}[name]
         return int(await self.db.fetchval(f"SELECT {column} FROM catalog_totals WHERE id = 1")
@@ -468,7 +468,7 @@ class CatalogRepo:
         """How many albums match: maintained figures where one fits, else a capped count."""
         used = {k for k, value in filters.items() if value}
         if not used:
-            return await self._total("albums"), False
+            return await self.total("albums"), False
         if used == {"artist_id"}:
             value = await self.db.fetchval(
                 "SELECT album_count FROM artists WHERE id = %s", (filters["artist_id"],))
@@ -661,7 +661,7 @@ class CatalogRepo:
         text search over the whole catalogue, which no index can count."""
         used = {k for k, value in filters.items() if value}
         if not used:
-            return await self._total("songs"), False
+            return await self.total("songs"), False
         one = {
             "artist_id": "SELECT song_count FROM artists WHERE id = %s",
             "album_id": "SELECT song_count FROM albums WHERE id = %s",
@@ -685,6 +685,18 @@ class CatalogRepo:
         ids = await self.db.fetchall(*song_ids_sql({}, "id", PageSpec(limit, after=(after_id,))))
         keys = [int(r["id"]) for r in ids]
         return _in_order(await self._song_rows(keys), keys) if keys else []
+
+    async def song_id_at(self, position: int, total: int) -> int:
+        """The id of the song at `position` (from 0) in id order, or -1 past the end; counted
+        along the primary key from whichever end of the catalogue is nearer."""
+        if position >= total:
+            return -1
+        if position < total - position:
+            sql, at = "SELECT id FROM songs ORDER BY id LIMIT 1 OFFSET %s", position
+        else:
+            sql, at = "SELECT id FROM songs ORDER BY id DESC LIMIT 1 OFFSET %s", total - 1 - position
+        value = await self.db.fetchval(sql, (at,))
+        return -1 if value is None else int(value)
 
     async def artist_index(self) -> list[Row]:
         """Every artist by name with its album count (Subsonic's artist index)."""

@@ -348,6 +348,28 @@ class CatalogService:
         without a query, as Subsonic clients page through the whole catalogue)."""
         return await self._songs_json(await self.repo.songs_by_id(after_id, limit))
 
+    async def songs_at(self, offset: int, limit: int = 500) -> list[Song]:
+        """Every song in id order, `limit` of them from position `offset` (Subsonic's search3
+        with an empty query, which apps page through by offset to sync the whole catalogue).
+        Where each page ended is remembered for the current list generation (a write starts a
+        new one, as positions move), so the next page is read by key from there rather than by
+        skipping `offset` rows; an offset no page ended at is found by counting, from the nearer
+        end of the catalogue."""
+        after = 0
+        if offset > 0:
+            key = await self.cache.list_key("songs", "id-at", offset)
+            known = await self.cache.peek(key) if key else None
+            after = int(known) if known is not None else await self.repo.song_id_at(
+                offset - 1, await self.repo.total("songs"))
+            if after < 0:
+                return []
+        rows = await self.repo.songs_by_id(after, limit)
+        if len(rows) == limit:
+            key = await self.cache.list_key("songs", "id-at", offset + limit)
+            if key:
+                await self.cache.keep(key, str(rows[-1]["id"]).encode(), LIST_TTL * 10)
+        return await self._songs_json(rows)
+
     async def artist_index(self) -> list[IndexArtist]:
         """Every artist sorted by name, with its album count (one index of all artists)."""
         rows = await self.repo.artist_index()
