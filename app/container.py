@@ -17,6 +17,7 @@ from app.config import Config
 from app.media.images import ImageStore
 from app.media.store import MediaStore
 from app.repos.db import Database
+from app.services.app_passwords import AppPasswordService
 from app.services.audit import AuditService
 from app.services.auth import AuthService
 from app.services.authstate import AuthStateCache
@@ -25,7 +26,9 @@ from app.services.indexer import Indexer, LiveIndex
 from app.services.ingest import IngestService
 from app.services.library import LibraryService
 from app.services.listening import ListeningService
+from app.services.nowplaying import NowPlayingService
 from app.services.playlists import PlaylistService
+from app.services.playqueue import PlayQueueService
 from app.services.search import SearchService
 from app.services.streaming import StreamService
 from app.services.types import NO_LINKS, Links
@@ -80,6 +83,11 @@ class Services:
         return AuthService(self.db, self.kv, self.config, self.users, self.authstate)
 
     @cached_property
+    def app_passwords(self) -> AppPasswordService:
+        """The Subsonic API's credentials (SPEC 13)."""
+        return AppPasswordService(self.db, self.kv, self.config, self.authstate)
+
+    @cached_property
     def catalog(self) -> CatalogService:
         return CatalogService(self.db, self.cache, self.links, self._search_backend)
 
@@ -90,6 +98,16 @@ class Services:
     @cached_property
     def listening(self) -> ListeningService:
         return ListeningService(self.db, self.cache, self.catalog)
+
+    @cached_property
+    def now_playing(self) -> NowPlayingService:
+        """What each player plays now (Subsonic scrobble submission=false, getNowPlaying)."""
+        return NowPlayingService(self.kv, self.catalog)
+
+    @cached_property
+    def play_queue(self) -> PlayQueueService:
+        """Saved play queues (Subsonic savePlayQueue, getPlayQueue)."""
+        return PlayQueueService(self.kv, self.catalog)
 
     @cached_property
     def playlists(self) -> PlaylistService:

@@ -22,6 +22,7 @@ from app.repos.db import database_context
 from app.web import keys, openapi, server
 from app.web.api import (
     albums,
+    app_passwords,
     artists,
     auth,
     images,
@@ -56,16 +57,31 @@ from app.web.pages.admin import dashboard as admin_dashboard
 from app.web.pages.admin import playlists as admin_playlists
 from app.web.pages.admin import users as admin_users
 from app.web.stream import streaming_ctx
+from app.web.subsonic import annotation as subsonic_annotation
+from app.web.subsonic import browsing as subsonic_browsing
+from app.web.subsonic import endpoint as subsonic
+from app.web.subsonic import lists as subsonic_lists
+from app.web.subsonic import media as subsonic_media
+from app.web.subsonic import playlists as subsonic_playlists
+from app.web.subsonic import queue as subsonic_queue
+from app.web.subsonic import searching as subsonic_searching
+from app.web.subsonic import system as subsonic_system
+from app.web.subsonic import users as subsonic_users
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
 API_TABLES = [auth.routes, users.routes, songs.routes, artists.routes, albums.routes, images.routes,
               listening.routes, meta.routes, stream.routes, playlists.routes, library.routes,
-              search_routes.routes]
+              search_routes.routes, app_passwords.routes]
 PAGE_ROUTES = [auth_pages.routes, home_pages.routes, catalog_pages.routes, account_pages.routes,
                search_pages.routes, admin_dashboard.routes, admin_users.routes, admin_catalog.routes,
                admin_audit.routes, library_pages.routes, admin_playlists.routes,
                listening_pages.routes]
+# The /rest methods (SPEC 13), one table per area (app/web/subsonic/registry.py).
+SUBSONIC_TABLES = [subsonic_system.methods, subsonic_users.methods, subsonic_browsing.methods,
+                   subsonic_lists.methods, subsonic_searching.methods, subsonic_media.methods,
+                   subsonic_annotation.methods, subsonic_playlists.methods,
+                   subsonic_queue.methods]
 MAX_BODY = 1024**2
 
 
@@ -121,12 +137,15 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
                               search_backend=app[keys.SEARCH_BACKEND], links=RouterLinks(app.router))
     app[keys.USERS] = services.users
     app[keys.AUTH] = services.auth
+    app[keys.APP_PASSWORDS] = services.app_passwords
     app[keys.MEDIA] = services.media
     app[keys.CACHE] = services.cache
     services.cache.start()
     app[keys.CATALOG] = services.catalog
     app[keys.INGEST] = services.ingest
     app[keys.LISTENING] = services.listening
+    app[keys.NOW_PLAYING] = services.now_playing
+    app[keys.PLAY_QUEUE] = services.play_queue
     app[keys.PLAYLISTS] = services.playlists
     app[keys.LIBRARY] = services.library
     app[keys.AUDIT] = services.audit
@@ -170,6 +189,7 @@ def create_app(config: Config) -> web.Application:
         table.install(app)
     for routes in PAGE_ROUTES:
         app.router.add_routes(routes)
+    subsonic.install(app, SUBSONIC_TABLES, VERSION)
     app.router.add_static("/static/", ROOT / "static", name="static", append_version=True)
     app[keys.OPENAPI] = openapi.build(API_TABLES, VERSION)
     app.on_cleanup.append(_flush_access_log)

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian programs Sonora runs or is tested with, when missing: ffmpeg (the demo's
 # audio, probing, the suite's generated audio), make and gcc (the native core), chromium (the
-# browser tests; Playwright drives Debian's build and never downloads one) and mpv (a real player
-# in the streaming tests). `make run` and `make test` call it; safe to run again; changes nothing
+# browser tests; Playwright drives Debian's build and never downloads one), mpv (a real player
+# in the streaming tests) and Node.js with npm (the subsonic-api client library the Subsonic
+# tests install and drive). `make run` and `make test` call it; safe to run again; changes nothing
 # when all are there. Usage: scripts/packages.sh [run|test] (run needs only ffmpeg).
 set -euo pipefail
 
 want=(ffmpeg:ffmpeg make:make gcc:gcc)
 if [ "${1:-test}" = "test" ]; then
-  want+=(chromium:/usr/bin/chromium mpv:mpv)
+  want+=(chromium:/usr/bin/chromium mpv:mpv nodejs:node npm:npm)
 fi
 
 need=()

@@ -184,3 +184,22 @@ async def test_a_text_filter_narrowed_by_the_index_reads_only_its_candidates(db:
     where, params = c.song_filter_sql(filters)
     plan = await analyze(db, c.capped_count_sql("songs s", where, params))
     assert all(rows_read(step) <= len(ids) for step in plan if step["table"] in TABLES), plan
+
+
+async def test_subsonic_album_lists_and_random_picks_read_their_page(db: Database) -> None:
+    """Subsonic's own album lists (alphabeticalByArtist, byYear either way, albums per genre)
+    read along an index with no sort, and a random pick reads ids by primary key only."""
+    for offset in (0, 200):
+        plan = await analyze(db, c.albums_by_artist_sql(20, offset))
+        assert problems(plan, offset + 20) == [], plan
+        assert [step["key"] for step in plan] == ["uq_artists_name", "uq_albums_artist_title"], plan
+        for first, last in ((1990, 1999), (1999, 1990)):
+            plan = await analyze(db, c.albums_by_years_sql(first, last, 20, offset))
+            assert problems(plan, offset + 20) == [] and plan[0]["key"] == "ix_albums_year", plan
+    plan = await analyze(db, (c.GENRE_ALBUMS_SQL, []))
+    assert problems(plan, None) == [] and plan[0]["key"] == "ix_albums_genre_title", plan
+    for table in c.RANDOM_TABLES:
+        plan = await analyze(db, c.existing_ids_sql(table, [5, 500, 5000]))
+        assert problems(plan, 3) == [] and plan[0]["key"] == "PRIMARY", plan
+        plan = await analyze(db, c.ids_from_sql(table, 700, 20))
+        assert problems(plan, 20) == [] and plan[0]["key"] == "PRIMARY", plan

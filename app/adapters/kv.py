@@ -44,6 +44,9 @@ class KeyValue(Protocol):
     async def delete_and_incr(self, deletes: Sequence[str], incrs: Sequence[str], ttl: float
                               ) -> None: ...
     async def ttl(self, key: str) -> float: ...
+    async def hash_put(self, key: str, field: str, value: bytes, ttl: float) -> None: ...
+    async def hash_all(self, key: str) -> dict[str, bytes]: ...
+    async def hash_drop(self, key: str, *fields: str) -> None: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
     async def publish(self, message: bytes) -> None: ...
@@ -67,6 +70,7 @@ class MemoryKV:
         self._expiry: list[tuple[float, str]] = []
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
+        self._hashes: dict[str, tuple[dict[str, bytes], float]] = {}
 
     def _now(self) -> float:
         return time.monotonic()
@@ -134,11 +138,33 @@ class MemoryKV:
         item = self._live(key)
         return max(0.0, item[1] - self._now()) if item else 0.0
 
+    async def hash_put(self, key: str, field: str, value: bytes, ttl: float) -> None:
+        """Set one field of a hash; the whole hash expires `ttl` after its last write."""
+        live = self._hash(key)
+        live[field] = value
+        self._hashes[self.prefix + key] = (live, self._now() + ttl)
+
+    async def hash_all(self, key: str) -> dict[str, bytes]:
+        return dict(self._hash(key))
+
+    async def hash_drop(self, key: str, *fields: str) -> None:
+        live = self._hash(key)
+        for field in fields:
+            live.pop(field, None)
+
+    def _hash(self, key: str) -> dict[str, bytes]:
+        item = self._hashes.get(self.prefix + key)
+        if item is None or item[1] <= self._now():
+            self._hashes.pop(self.prefix + key, None)
+            return {}
+        return item[0]
+
     async def ping(self) -> bool:
         return True
 
     async def close(self) -> None:
         self._data.clear()
+        self._hashes.clear()
 
     async def publish(self, message: bytes) -> None:
         """One process: tell this process's listeners."""
@@ -280,6 +306,27 @@ class RedisKV:
         async with self._command(flush=False):
             remaining = await self.client.pttl(self.prefix + key)
             return max(0.0, remaining / 1000)
+
+    async def hash_put(self, key: str, field: str, value: bytes, ttl: float) -> None:
+        """Set one field of a hash; the whole hash expires `ttl` after its last write (fields
+        carry no expiry of their own before Redis 7.4: callers keep theirs in the value)."""
+        full = self.prefix + key
+        async with self._command(), self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(full, field, value)
+            pipe.pexpire(full, max(1, int(ttl * 1000)))
+            await pipe.execute()
+
+    async def hash_all(self, key: str) -> dict[str, bytes]:
+        async with self._command():
+            found = await self.client.hgetall(self.prefix + key)
+            return {(k.decode() if isinstance(k, bytes) else str(k)):
+                    (v if isinstance(v, bytes) else str(v).encode()) for k, v in found.items()}
+
+    async def hash_drop(self, key: str, *fields: str) -> None:
+        if not fields:
+            return
+        async with self._command():
+            await self.client.hdel(self.prefix + key, *fields)
 
     async def ping(self) -> bool:
         try:

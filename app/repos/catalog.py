@@ -181,6 +181,45 @@ def artist_index_sql() -> str:
             f" ORDER BY {order_by(ARTIST_ORDERS['name'])}")
 
 
+def albums_by_artist_sql(limit: int, offset: int) -> Query:
+    """One page of album ids by artist name, then title (Subsonic's alphabeticalByArtist): the
+    artists are read along their name index and each one's albums along (artist_id,
+    title_canon), so the rows come in order and no more are read than the page and its offset.
+    Only the first table's column may be in ORDER BY for the join to be read in index order;
+    the albums' own order within an artist is the order of the index they are read by."""
+    return ("SELECT al.id FROM artists ar FORCE INDEX (uq_artists_name)"
+            " STRAIGHT_JOIN albums al FORCE INDEX (uq_albums_artist_title) ON al.artist_id = ar.id"
+            " ORDER BY ar.name_canon LIMIT %s OFFSET %s", [limit, offset])
+
+
+def albums_by_years_sql(first: int, last: int, limit: int, offset: int) -> Query:
+    """One page of album ids with a year from `first` to `last`, in that direction (Subsonic's
+    byYear: a reverse range lists the newest first), then by id, along the year index."""
+    direction = "ASC" if first <= last else "DESC"
+    lo, hi = min(first, last), max(first, last)
+    return (f"SELECT al.id FROM albums al FORCE INDEX (ix_albums_year)"
+            f" WHERE al.year BETWEEN %s AND %s ORDER BY al.year {direction}, al.id {direction}"
+            f" LIMIT %s OFFSET %s", [lo, hi, limit, offset])
+
+
+GENRE_ALBUMS_SQL = ("SELECT al.genre_canon AS genre, COUNT(*) AS albums FROM albums al"
+                    " FORCE INDEX (ix_albums_genre_title) WHERE al.genre_canon IS NOT NULL"
+                    " GROUP BY al.genre_canon")
+RANDOM_TABLES = ("songs", "albums")  # the tables random picks read ids from, fixed here
+
+
+def existing_ids_sql(table: str, ids: Sequence[int]) -> Query:
+    """Those of `ids` that are rows of `table` (songs or albums), by primary key."""
+    assert table in RANDOM_TABLES
+    return f"SELECT id FROM {table} WHERE id IN ({', '.join(['%s'] * len(ids))})", list(ids)
+
+
+def ids_from_sql(table: str, start: int, limit: int) -> Query:
+    """Up to `limit` ids of `table` (songs or albums) from `start` on, along the primary key."""
+    assert table in RANDOM_TABLES
+    return f"SELECT id FROM {table} WHERE id >= %s ORDER BY id LIMIT %s", [start, limit]
+
+
 def capped_count_sql(table: str, where: str, params: list[Any]) -> Query:
     """Count at most COUNT_CAP + 1 matching rows: exact below the cap, bounded work above it."""
     clause = f" WHERE {where}" if where else ""
@@ -748,6 +787,46 @@ class CatalogRepo:
         )
         albums = await self.db.fetchall("SELECT id FROM albums WHERE artist_id = %s", (artist_id,))
         return [int(r["id"]) for r in rows], [int(r["id"]) for r in albums]
+
+    async def album_ids_by_artist(self, limit: int, offset: int) -> list[int]:
+        """A page of album ids by artist name, then title."""
+        return [int(r["id"]) for r in await self.db.fetchall(*albums_by_artist_sql(limit, offset))]
+
+    async def album_ids_by_years(self, first: int, last: int, limit: int, offset: int
+                                 ) -> list[int]:
+        """A page of album ids from year `first` to `last` (either direction)."""
+        query = albums_by_years_sql(first, last, limit, offset)
+        return [int(r["id"]) for r in await self.db.fetchall(*query)]
+
+    async def genre_album_counts(self) -> dict[str, int]:
+        """How many albums each genre has (by its lower-case name), read along a genre index."""
+        rows = await self.db.fetchall(GENRE_ALBUMS_SQL)
+        return {str(r["genre"]): int(r["albums"]) for r in rows}
+
+    async def artist_id_by_name(self, name: str) -> int | None:
+        """The artist of that name, in any letter case."""
+        value = await self.db.fetchval("SELECT id FROM artists WHERE name_canon = %s",
+                                       (name.lower(),))
+        return int(value) if value is not None else None
+
+    async def id_bounds(self, table: str) -> tuple[int, int] | None:
+        """The lowest and highest id of `songs` or `albums` (the ends of the primary key), or
+        None when the table is empty."""
+        assert table in RANDOM_TABLES
+        row = await self.db.fetchone(f"SELECT MIN(id) AS lo, MAX(id) AS hi FROM {table}")
+        if row is None or row["lo"] is None:
+            return None
+        return int(row["lo"]), int(row["hi"])
+
+    async def existing_ids(self, table: str, ids: Sequence[int]) -> list[int]:
+        """Those of `ids` that are rows of `songs` or `albums` (primary key lookups)."""
+        if not ids:
+            return []
+        return [int(r["id"]) for r in await self.db.fetchall(*existing_ids_sql(table, ids))]
+
+    async def ids_from(self, table: str, start: int, limit: int) -> list[int]:
+        """Up to `limit` ids of `songs` or `albums` from `start` on, along the primary key."""
+        return [int(r["id"]) for r in await self.db.fetchall(*ids_from_sql(table, start, limit))]
 
     async def album_id_by_title(self, artist_id: int, title: str) -> int | None:
         """The artist's album with this title (case-insensitively), if any."""

@@ -62,6 +62,18 @@ class LibraryRepo:
         )
         return {int(r["item_id"]) for r in rows}
 
+    async def added_at(self, kind: str, user_id: int, ids: Sequence[int]) -> list[Row]:
+        """When each of `ids` the user has was added (read by the primary key, user and item)."""
+        if not ids:
+            return []
+        source, extra, names = _from(kind)
+        marks = ", ".join(["%s"] * len(ids))
+        return await self.db.fetchall(
+            f"SELECT f.item_id, f.added_at FROM {source} WHERE f.user_id = %s{extra}"
+            f" AND f.item_id IN ({marks})",
+            (user_id, *(user_id for _ in names), *ids),
+        )
+
     async def counts(self, user_id: int) -> dict[str, int]:
         out = {}
         for kind in TABLES:

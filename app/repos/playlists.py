@@ -243,6 +243,10 @@ class PlaylistRepo:
             (playlist_id, *song_ids),
         )
 
+    async def clear(self, tx: Tx, playlist_id: int) -> int:
+        """Remove every entry (a playlist whose songs are replaced)."""
+        return await tx.rowcount("DELETE FROM playlist_songs WHERE playlist_id = %s", (playlist_id,))
+
     async def remove_positions(self, tx: Tx, playlist_id: int, positions: Sequence[int]) -> int:
         marks = ", ".join(["%s"] * len(positions))
         rows = await tx.fetchall(

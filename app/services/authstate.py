@@ -3,6 +3,10 @@
 Two entries per request, read in one round trip: the session (revoked?, its token version) and the
 user (role, disabled, token version). Changes write MySQL first, then drop the entries; when the
 store is down, MySQL answers instead, so revocations hold (fail closed).
+
+The in-process memory of recent checks (`recall`/`remember`) also holds the app passwords that
+/rest verified lately (app/services/app_passwords.py), so every change that drops it (a role
+change, disabling, deleting, a revoked app password) ends their trust in this process too.
 """
 
 from __future__ import annotations
@@ -103,6 +107,11 @@ class AuthStateCache:
             await self.kv.set(f"auth:u:{state.user_id}", json.dumps(u).encode(), TTL)
         except KVUnavailable:
             pass
+
+    def forget_recent(self) -> None:
+        """Trust none of the credentials verified lately in this process (one was revoked: an app
+        password, whose /rest checks are remembered here too)."""
+        self._recent.clear()
 
     async def forget_session(self, session_id: int) -> None:
         self._recent.clear()

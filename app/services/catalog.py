@@ -7,6 +7,8 @@ import binascii
 import datetime as dt
 import json
 import logging
+import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -47,6 +49,9 @@ ALBUM_TYPES = ("album", "single", "ep", "compilation")
 TTL = 300.0
 LIST_TTL = 60.0  # a list page (each write starts a new generation of them)
 TEXT_CANDIDATES = 1000  # the most songs a text filter takes from the index
+CHANGED_AT_TTL = 86_400.0  # a generation's first-seen time; expiring only makes apps reload
+RANDOM_ROUNDS = 3  # rounds of random ids tried before a random pick reads a run of ids
+RANDOM_WINDOWS = 4  # windows of a filtered list a filtered random pick reads at most
 
 
 def image_url(links: Links, image_id: int | None) -> str | None:
@@ -473,6 +478,112 @@ class CatalogService:
         await self.artist(artist_id)
         items, _ = await self.songs({"artist_id": artist_id}, limit, 0, "popular")
         return items
+
+    # Subsonic's album lists and random picks --------------------------------------------
+    async def albums_by_artist(self, limit: int, offset: int) -> list[Album]:
+        """A page of albums by artist name, then title."""
+        ids = await self.repo.album_ids_by_artist(limit, offset)
+        found = await self.albums_by_ids(ids)
+        return [found[i] for i in ids if i in found]
+
+    async def albums_by_years(self, first: int, last: int, limit: int, offset: int
+                              ) -> list[Album]:
+        """A page of albums from year `first` to `last`; newest first when `first` > `last`."""
+        ids = await self.repo.album_ids_by_years(first, last, limit, offset)
+        found = await self.albums_by_ids(ids)
+        return [found[i] for i in ids if i in found]
+
+    async def genre_album_counts(self) -> dict[str, int]:
+        """How many albums each genre has, by lower-case genre name (cached with the lists)."""
+        key = await self.cache.list_key("albums", "genre-counts")
+        return await (self.cache.get_or_load(key, self.repo.genre_album_counts, TTL) if key
+                      else self.repo.genre_album_counts())
+
+    async def artists_changed_at(self) -> int:
+        """When the artist lists may last have changed, in ms since the epoch (Subsonic's
+        `lastModified`): the first time it is asked for in a generation of the artist lists,
+        which every catalogue write starts anew — never later than a change, so an app that
+        compares it with its own copy's time reloads whenever it must."""
+        async def load() -> int:
+            return int(time.time() * 1000)
+
+        key = await self.cache.list_key("artists", "changed-at")
+        return int(await (self.cache.get_or_load(key, load, CHANGED_AT_TTL) if key else load()))
+
+    async def artist_id_by_name(self, name: str) -> int | None:
+        """The id of the artist of that name (any letter case), None when there is none."""
+        return await self.repo.artist_id_by_name(name)
+
+    async def random_albums(self, count: int) -> list[Album]:
+        """Up to `count` albums picked at random."""
+        ids = await self._random_ids("albums", count)
+        found = await self.albums_by_ids(ids)
+        return [found[i] for i in ids if i in found]
+
+    async def random_songs(self, count: int, genre: str | None = None,
+                           first_year: int | None = None, last_year: int | None = None
+                           ) -> list[Song]:
+        """Up to `count` songs picked at random, of a genre and a range of years when given.
+        Without a filter each song is equally likely (random ids along the primary key). With
+        one, a few random windows of the filter's own index are read and mixed: an ORDER BY
+        RAND() would read every matching row, which at a million songs takes seconds."""
+        if genre is None and first_year is None and last_year is None:
+            ids = await self._random_ids("songs", count)
+            found, _ = await self.songs({"ids": ids}, len(ids), 0) if ids else ([], 0)
+            songs = {s["id"]: s for s in found}
+            return [songs[i] for i in ids if i in songs]
+        browse = await self.browse()
+        buckets: list[tuple[dict[str, Any], int]]
+        if first_year is not None or last_year is not None:
+            lo, hi = first_year or 0, last_year or 9999
+            lo, hi = min(lo, hi), max(lo, hi)
+            extra = {"genre": genre} if genre else {}
+            buckets = [({"year": y["year"], **extra}, y["songs"]) for y in browse["years"]
+                       if lo <= y["year"] <= hi]
+        else:
+            assert genre is not None
+            songs_in = sum(g["songs"] for g in browse["genres"] if g["genre"].lower() == genre.lower())
+            buckets = [({"genre": genre}, songs_in)]
+        buckets = [(f, n) for f, n in buckets if n > 0]
+        picked: dict[int, Song] = {}
+        for _ in range(RANDOM_WINDOWS):
+            if not buckets or len(picked) >= count:
+                break
+            filters, size = random.choices(buckets, weights=[n for _, n in buckets])[0]
+            offset = random.randint(0, max(0, size - count))
+            page = await self.song_list(filters, count, offset, "newest")
+            for song in page["items"]:
+                picked.setdefault(song["id"], song)
+        chosen = list(picked.values())
+        random.shuffle(chosen)
+        return chosen[:count]
+
+    async def _random_ids(self, table: str, count: int) -> list[int]:
+        """Up to `count` distinct ids of `table` at random: random numbers between its lowest
+        and highest id, kept where a row has that id (a few rounds, as deleted rows leave gaps),
+        then, if the table is too sparse for that, a run of ids from a random start."""
+        bounds = await self.repo.id_bounds(table)
+        if bounds is None or count <= 0:
+            return []
+        lo, hi = bounds
+        found: dict[int, None] = {}
+        for _ in range(RANDOM_ROUNDS):
+            need = count - len(found)
+            if need <= 0:
+                break
+            tries = random.sample(range(lo, hi + 1), min(hi - lo + 1, need * 3))
+            for i in await self.repo.existing_ids(table, tries):
+                found.setdefault(i)
+        need = count - len(found)
+        if need > 0:
+            start = random.randint(lo, hi)
+            for i in (await self.repo.ids_from(table, start, need * 2)
+                      + await self.repo.ids_from(table, lo, need * 2)):
+                if len(found) < count:
+                    found.setdefault(i)
+        ids = list(found)[:count]
+        random.shuffle(ids)
+        return ids
 
     async def browse(self) -> Browse:
         """The genres and years of the catalogue, with their song counts."""

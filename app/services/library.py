@@ -65,12 +65,38 @@ class LibraryService:
     async def remove(self, kind: str, user_id: int, item_id: int) -> None:
         await self.repo.remove(kind, user_id, item_id)
 
+    async def add_all(self, user_id: int, items: Sequence[tuple[str, int]]) -> None:
+        """Like, save or follow several items (kind, id) at once, as Subsonic's `star` asks:
+        every item is checked first, so one that does not exist (404) adds none of them."""
+        for kind, item_id in items:
+            await self._check(kind, user_id, item_id)
+        for kind, item_id in items:
+            await self.repo.add(kind, user_id, item_id)
+
+    async def remove_all(self, user_id: int, items: Sequence[tuple[str, int]]) -> None:
+        """Take several items (kind, id) out of the library (those not in it are ignored)."""
+        for kind, item_id in items:
+            await self.repo.remove(kind, user_id, item_id)
+
     async def contains(self, kind: str, user_id: int, ids: Sequence[int]) -> list[bool]:
         found = await self.repo.contains(kind, user_id, ids)
         return [i in found for i in ids]
 
     async def counts(self, user_id: int) -> dict[str, int]:
         return await self.repo.counts(user_id)
+
+    async def added_at(self, kind: str, user_id: int, ids: Sequence[int]) -> dict[int, str]:
+        """When the user added each of `ids` that is in their library (RFC 3339), as Subsonic's
+        `starred` shows it; items not in it are left out."""
+        rows = await self.repo.added_at(kind, user_id, sorted(set(ids)))
+        return {int(r["item_id"]): v.rfc3339(r["added_at"]) for r in rows}
+
+    async def everything_added(self, kind: str, user_id: int, most: int = 10_000
+                               ) -> dict[int, str]:
+        """Every item of one kind in the user's library (up to `most`, newest first) with when
+        it was added: for answers listing more catalogue items than a library holds."""
+        rows, _ = await self.repo.page(kind, user_id, most, 0)
+        return {int(r["item_id"]): v.rfc3339(r["added_at"]) for r in rows}
 
     @overload
     async def page(self, kind: Literal["songs"], user_id: int, limit: int, offset: int

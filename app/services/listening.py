@@ -13,7 +13,7 @@ from app.errors import InvalidInput, NotFound
 from app.repos.db import Database, Tx
 from app.repos.listening import ListeningRepo
 from app.services.catalog import CatalogService
-from app.services.types import DayPlays, HistoryEntry, RecentPlay, Song, Stats, TopSong
+from app.services.types import Album, DayPlays, HistoryEntry, RecentPlay, Song, Stats, TopSong
 from app.services.validation import rfc3339
 
 PERIODS = {"day": 1, "week": 7, "month": 30, "year": 365, "all": None}
@@ -25,11 +25,33 @@ THRESHOLD_MS = 30_000
 SNAPSHOT_PERIODS = ("month", "year", "all")
 CHART_SNAPSHOT_SECONDS = 300
 CHART_DEPTH = 100  # the longest chart the API serves (its `limit` maximum)
+ALBUM_SOURCE_MAX = 5000  # the most songs a list of frequent or recent albums is read from
 
 
 def counts(played_ms: int, duration_ms: int) -> bool:
     """A play counts after 30 seconds, or half of a shorter song (SPEC 7)."""
     return played_ms >= min(THRESHOLD_MS, duration_ms // 2)
+
+
+# A scrobble's `time` is kept as given when it lies in this window (apps replay offline plays
+# days later); one outside it (a clock at 1970, a typo) is taken as now.
+SCROBBLE_EARLIEST = dt.datetime(2000, 1, 1)
+SCROBBLE_AHEAD = dt.timedelta(days=1)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _scrobbled_at(time_ms: int | None, now: dt.datetime) -> dt.datetime:
+    """When a scrobbled song was listened to: its `time`, or `now` when absent or implausible."""
+    if time_ms is None:
+        return now
+    try:
+        at = dt.datetime.fromtimestamp(time_ms / 1000, dt.UTC).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):
+        return now
+    return at if SCROBBLE_EARLIEST <= at <= now + SCROBBLE_AHEAD else now
 
 
 def since(period: str) -> dt.datetime | None:
@@ -65,12 +87,37 @@ class ListeningService:
         song = await self.catalog.song(int(song_id))  # 404 for an unknown song
         if not counts(played_ms, int(song["duration_ms"])):
             return False
-        async with self.db.transaction() as tx:
-            await events.emit(tx, events.PlayRecorded(
-                user_id=user_id, song_id=int(song_id), play_id=str(play_id), played_ms=int(played_ms),
-                played_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-            ))
+        await self._recorded(user_id, [(int(song_id), str(play_id), int(played_ms), _now())])
         return True
+
+    async def scrobble(self, user_id: int, plays: list[tuple[int, int | None]]) -> None:
+        """Plays an app reports as listened to (Subsonic `scrobble`, submission=true): each
+        `(song_id, time_ms)`, `time_ms` when it was listened to (ms since 1970, None: now).
+        The app has already judged the listen long enough, so each counts as a whole listen; the
+        play id is made of the song and the time, so an app sending the same scrobble again
+        (retries, an offline queue replayed) never counts it twice. Every song is checked first
+        (404: none is recorded), then all go through the same event as `report`, together."""
+        durations: dict[int, int] = {}
+        for song_id, _ in plays:
+            if song_id not in durations:
+                durations[song_id] = int((await self.catalog.song(song_id))["duration_ms"])
+        now = _now()
+        now_ms = int(now.replace(tzinfo=dt.UTC).timestamp() * 1000)
+        recorded: list[tuple[int, str, int, dt.datetime]] = []
+        for song_id, time_ms in plays:
+            stamp = now_ms if time_ms is None else time_ms
+            recorded.append((song_id, f"scrobble:{song_id}:{stamp}", durations[song_id],
+                             _scrobbled_at(time_ms, now)))
+        await self._recorded(user_id, recorded)
+
+    async def _recorded(self, user_id: int, plays: list[tuple[int, str, int, dt.datetime]]) -> None:
+        """`play.recorded` for each (song_id, play_id, played_ms, played_at), in one
+        transaction through the outbox (the play_counts consumer counts each once)."""
+        async with self.db.transaction() as tx:
+            for song_id, play_id, played_ms, played_at in plays:
+                await events.emit(tx, events.PlayRecorded(
+                    user_id=user_id, song_id=song_id, play_id=play_id, played_ms=played_ms,
+                    played_at=played_at))
 
     async def apply(self, tx: Tx, envelope: dict[str, Any]) -> None:
         """The `play_counts` consumer's effect: history row and count, once per user and play_id;
@@ -129,6 +176,22 @@ class ListeningService:
         songs = await self._songs([r["song_id"] for r in rows])
         return [{"plays": int(r["plays"]), "song": songs[r["song_id"]]}
                 for r in rows if r["song_id"] in songs]
+
+    async def top_albums(self, user_id: int, limit: int, offset: int = 0) -> list[Album]:
+        """The albums of the user's most played songs, most played first (Subsonic's `frequent`
+        album list): read from their top songs, as many as the page needs."""
+        return await self._albums_of([t["song"] for t in await self.top_songs(
+            user_id, "all", min(ALBUM_SOURCE_MAX, (offset + limit) * 4))], limit, offset)
+
+    async def recent_albums(self, user_id: int, limit: int, offset: int = 0) -> list[Album]:
+        """The albums the user played last, newest first (Subsonic's `recent` album list)."""
+        return await self._albums_of([r["song"] for r in await self.recent(
+            user_id, min(ALBUM_SOURCE_MAX, (offset + limit) * 4))], limit, offset)
+
+    async def _albums_of(self, songs: list[Song], limit: int, offset: int) -> list[Album]:
+        ids = list(dict.fromkeys(s["album_id"] for s in songs if s["album_id"]))[offset:offset + limit]
+        found = await self.catalog.albums_by_ids(ids)
+        return [found[i] for i in ids if i in found]
 
     async def charts(self, period: str, limit: int) -> list[TopSong]:
         """Everyone's most played songs: the same for every viewer, so cached."""

@@ -399,6 +399,53 @@ class PlaylistService:
                 await self._changed(tx, playlist_id)
         return await self._reload(playlist_id)
 
+    async def edit(self, playlist_id: int, viewer_id: int, fields: dict[str, Any], *,
+                   remove_positions: Sequence[int] = (), add_song_ids: Sequence[int] = (),
+                   replace: bool = False) -> Playlist:
+        """Several changes in one transaction, as Subsonic's updatePlaylist and createPlaylist
+        make them, under the same rules as the single ones: `fields` (name, description,
+        visibility: the owner's), then the songs (the owner's and collaborators'): the entries
+        at `remove_positions` (positions in the list as it was) removed, or every entry when
+        `replace`, then `add_song_ids` appended. Nothing changes unless all of it can."""
+        changes = playlist_fields(fields, creating=False)
+        positions = sorted(set(remove_positions))
+        if len(add_song_ids) > MAX_ENTRIES or any(p < 0 for p in positions):
+            raise InvalidInput(details={"fields": {"song_ids": f"at most {MAX_ENTRIES:,} songs"}})
+        try:
+            async with self.db.transaction() as tx:
+                access = await self._locked(tx, playlist_id, viewer_id)
+                if changes:
+                    self._owner_only(access, "rename it or change its visibility")
+                touches_songs = bool(positions or add_song_ids or replace)
+                if touches_songs:
+                    self._editor(access)
+                count = await self.repo.count(tx, playlist_id)
+                if positions and positions[-1] >= count:
+                    raise InvalidInput(details={"fields": {
+                        "positions": f"must be from 0 to {count - 1}" if count
+                        else "the playlist is empty"}})
+                if add_song_ids:
+                    await self._require_songs(tx, add_song_ids)
+                if changes:
+                    await self.repo.update(tx, playlist_id, changes)
+                if replace:
+                    count -= await self.repo.clear(tx, playlist_id)
+                elif positions:
+                    count -= await self.repo.remove_positions(tx, playlist_id, positions)
+                if add_song_ids:
+                    if count + len(add_song_ids) > MAX_ENTRIES:
+                        raise InvalidInput(f"A playlist holds at most {MAX_ENTRIES:,} songs",
+                                           details={"fields": {"song_ids": "too many songs"}})
+                    await self.repo.insert_entries(tx, playlist_id, count, count, add_song_ids,
+                                                   viewer_id)
+                if touches_songs:
+                    await self.repo.touch(tx, playlist_id)
+                if changes or touches_songs:
+                    await self._changed(tx, playlist_id)
+        except pymysql.err.IntegrityError as exc:  # a song deleted meanwhile
+            raise InvalidInput(details={"fields": {"song_ids": "no such song"}}) from exc
+        return await self._reload(playlist_id)
+
     async def reorder(self, playlist_id: int, viewer_id: int, body: dict[str, Any]) -> Playlist:
         """Move a block of entries (SPEC 5.2, Spotify's semantics)."""
         errors = v.Fields()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 
 from app.adapters.kv import KeyValue, KVUnavailable, MemoryKV
 from app.errors import RateLimited
@@ -29,6 +30,20 @@ class RateLimiter:
             except KVUnavailable:
                 retry = await self.local.ttl(key)
             raise RateLimited(int(retry) + 1)
+
+    async def ensure_all_below(self, limits: Sequence[tuple[str, int]]) -> list[int]:
+        """`ensure_below` for several `(key, limit)` pairs read in one round trip (a check made
+        on every request, as /rest's is); returns the keys' counts."""
+        keys = [key for key, _ in limits]
+        try:
+            raw = await self.kv.mget(keys)
+        except KVUnavailable:
+            raw = [await self.local.get(key) for key in keys]
+        counts = [int(value) if value is not None else 0 for value in raw]
+        for (key, limit), count in zip(limits, counts, strict=True):
+            if count >= limit:
+                await self.ensure_below(key, limit)  # raises, with the window's time left
+        return counts
 
     async def hit(self, key: str, window: float) -> int:
         """Count one event in `key`'s window; returns the count."""

@@ -183,6 +183,25 @@ class Tokens(TypedDict):
     expires_in: int
 
 
+class AppPassword(TypedDict):
+    """An app password as its owner lists it: never its secret."""
+
+    id: int
+    label: str
+    created_at: str
+    last_used_at: str | None
+    last_client: str | None
+
+
+class NewAppPassword(TypedDict):
+    """A new app password: the only answer that carries its secret."""
+
+    id: int
+    label: str
+    password: str
+    created_at: str
+
+
 class Playlist(TypedDict):
     id: int
     name: str

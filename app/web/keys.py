@@ -15,17 +15,21 @@ if TYPE_CHECKING:  # string type arguments below name these
     from app.events.worker import Backbone  # noqa: F401
     from app.media.store import MediaStore  # noqa: F401
     from app.repos.db import Database  # noqa: F401
+    from app.services.app_passwords import AppPasswordService  # noqa: F401
     from app.services.audit import AuditService  # noqa: F401
     from app.services.auth import AuthService, Principal, TokenPair  # noqa: F401
     from app.services.catalog import CatalogService  # noqa: F401
     from app.services.ingest import IngestService  # noqa: F401
     from app.services.library import LibraryService  # noqa: F401
     from app.services.listening import ListeningService  # noqa: F401
+    from app.services.nowplaying import NowPlayingService  # noqa: F401
     from app.services.playlists import PlaylistService  # noqa: F401
+    from app.services.playqueue import PlayQueueService  # noqa: F401
     from app.services.search import SearchService  # noqa: F401
     from app.services.streaming import StreamService  # noqa: F401
     from app.services.users import UserService  # noqa: F401
     from app.web.stream import Streaming  # noqa: F401
+    from app.web.subsonic.registry import SubsonicApi  # noqa: F401
 
 CONFIG = web.AppKey["Config"]("config")
 DB = web.AppKey["Database"]("db")
@@ -52,9 +56,13 @@ STREAMING = web.AppKey["Streaming"]("streaming")
 STREAM = web.AppKey["StreamService"]("stream")
 BACKBONE = web.AppKey["Backbone"]("backbone")
 LISTENING = web.AppKey["ListeningService"]("listening")
+NOW_PLAYING = web.AppKey["NowPlayingService"]("now_playing")
+PLAY_QUEUE = web.AppKey["PlayQueueService"]("play_queue")
 PLAYLISTS = web.AppKey["PlaylistService"]("playlists")
 LIBRARY = web.AppKey["LibraryService"]("library")
 AUDIT = web.AppKey["AuditService"]("audit")
 SEARCH_BACKEND = web.AppKey["SearchPort"]("search_backend")
 SEARCH = web.AppKey["SearchService"]("search")
 REINDEX_TASK = web.AppKey("reindex_task", dict)  # the admin's background rebuild, if any
+APP_PASSWORDS = web.AppKey["AppPasswordService"]("app_passwords")
+SUBSONIC = web.AppKey["SubsonicApi"]("subsonic")  # the /rest methods (app/web/subsonic)

@@ -41,6 +41,12 @@ def is_api(request: web.Request) -> bool:
     return request.path == "/api" or request.path.startswith("/api/")
 
 
+def is_subsonic(request: web.Request) -> bool:
+    """/rest (app/web/subsonic): its handler reads its own input, authenticates its own way (no
+    cookies, so no CSRF) and answers every error in its own envelope."""
+    return request.path == "/rest" or request.path.startswith("/rest/")
+
+
 def error_json(status: int, code: str, message: str, details: dict | None = None,
                headers: dict[str, str] | None = None) -> web.Response:
     body: dict = {"error": {"code": code, "message": message}}
@@ -201,6 +207,8 @@ async def input_middleware(request: web.Request, handler: Handler) -> web.Stream
     JSON bodies are checked where they are parsed (`http.json_body`). A multipart body without a
     usable boundary is 400 here too, before any upload handler tries to read it."""
     # Query strings and paths need no check: yarl decodes them with replacement characters.
+    if is_subsonic(request):
+        return await handler(request)
     if request.content_type.startswith("multipart/"):
         boundary = parse_mimetype(request.headers.get("Content-Type", "")).parameters.get("boundary", "")
         if not 0 < len(boundary) <= 70:  # RFC 2046: 1 to 70 characters
@@ -279,7 +287,7 @@ def _secure(response: web.StreamResponse) -> None:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Find the caller from a bearer token or the session cookies (refreshing them silently), and
     refuse cookie-authenticated state changes that lack the CSRF token."""
-    if request.path.startswith("/static/"):
+    if request.path.startswith("/static/") or is_subsonic(request):
         return await handler(request)
     auth = request.app[keys.AUTH]
     header = request.headers.get("Authorization", "")

@@ -121,7 +121,13 @@ def hue(value: Any) -> int:
     return sum((i + 7) * ord(ch) for i, ch in enumerate(text)) % 8
 
 
-FILTERS = {"duration": duration, "long_duration": long_duration, "file_size": file_size,
+def rfc3339_text(value: str | None) -> str:
+    """An RFC 3339 UTC time as the API gives it ("2026-05-01T12:30:00Z"), as a page shows it."""
+    return f"{value[:10]} {value[11:16]} UTC" if value else ""
+
+
+FILTERS = {"rfc3339_text": rfc3339_text,
+           "duration": duration, "long_duration": long_duration, "file_size": file_size,
            "image_size": image_size, "hue": hue, "initials": lambda v: initials(str(v or "?"))}
 
 

@@ -191,6 +191,10 @@ def install(app: web.Application, *, head_timeout: float, body_grace: float,
     original: Callable[..., web.Server] = app._make_handler  # noqa: SLF001
 
     def make_handler(*, loop: asyncio.AbstractEventLoop | None = None, **kwargs: Any) -> web.Server:
+        # aiohttp's own access log writes the request line, query string included, where /rest
+        # carries credentials (p, t, s, apiKey) and signed URLs their signatures: the app keeps
+        # its own access log without them (middlewares.access_log_middleware), for every runner.
+        kwargs["access_log"] = None
         server = original(loop=loop, **kwargs)
         return HardenedServer(
             server.request_handler, request_factory=server.request_factory,

@@ -183,12 +183,16 @@ def if_range_holds(value: str | None, etag: str, seconds: int) -> bool:
     return _http_date(value) == seconds
 
 
-async def serve(request: web.Request, song_id: int, grant: Grant) -> web.StreamResponse:
-    """Answer GET or HEAD for a song the caller may stream."""
+async def serve(request: web.Request, song_id: int, grant: Grant,
+                extra_headers: Mapping[str, str] | None = None) -> web.StreamResponse:
+    """Answer GET or HEAD for a song the caller may stream (`extra_headers` go on every
+    answer with a body: a download's Content-Disposition)."""
     state = request.app[keys.STREAMING]
     song, f = await open_song(state, song_id)
     with f:
         base, seconds = _base_headers(f, song.mime_type)
+        if extra_headers:
+            base = {**base, **extra_headers}  # the cached dict is shared: never changed
         rh = request.headers
         if ("If-None-Match" in rh or "If-Modified-Since" in rh) and not_modified(
                 rh, f.etag, seconds):

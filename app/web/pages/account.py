@@ -1,4 +1,5 @@
-"""One's own profile and settings: `/me` (profile, email, password, signing out everywhere)."""
+"""One's own profile and settings: `/me` (profile, email, password, signing out everywhere, and
+the app passwords of "Apps and devices" for the Subsonic API at /rest)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, NotFound
 from app.web import keys
-from app.web.params import client_ip, require_user, user_agent
+from app.web.params import client_ip, path_id, public_origin, require_user, user_agent
 from app.web.render import (
     CURRENT_USER,
+    error_line,
     field_errors,
     form_text,
     link,
@@ -25,7 +27,7 @@ from app.web.session import (
 routes = web.RouteTableDef()
 
 
-async def _me_page(request: web.Request, status: int = 200, **forms: dict[str, Any]) -> web.Response:
+async def _me_page(request: web.Request, status: int = 200, **forms: Any) -> web.Response:
     principal = require_user(request)
     user = await request.app[keys.USERS].get(principal.user_id)
     request[CURRENT_USER] = user
@@ -35,6 +37,11 @@ async def _me_page(request: web.Request, status: int = 200, **forms: dict[str, A
                     "errors": {}},
         "email_form": {"values": {"email": user["email"]}, "errors": {}},
         "password_form": {"errors": {}},
+        "app_form": {"values": {"label": ""}, "errors": {}},
+        "app_passwords": await request.app[keys.APP_PASSWORDS].for_user(principal.user_id),
+        "new_app_password": None,
+        # What an app asks for as the server: where this browser reached Sonora.
+        "server_address": str(public_origin(request)),
     }
     context.update(forms)
     return await render(request, "me.html", context, status=status)
@@ -104,3 +111,31 @@ async def me_logout_all(request: web.Request) -> web.Response:
     clear_auth_cookies(response)
     request[keys.COOKIES_SET] = True
     return response
+
+
+@routes.post("/me/app-passwords", name="me_app_password_create")
+async def me_app_password_create(request: web.Request) -> web.Response:
+    principal = require_user(request)
+    form = await request.post()
+    values = {"label": form_text(form, "label", 300)}
+    try:
+        created = await request.app[keys.APP_PASSWORDS].create(principal.user_id, values)
+    except (InvalidInput, Conflict) as exc:
+        errors = field_errors(exc) if isinstance(exc, InvalidInput) else {"label": exc.message}
+        return await _me_page(request, exc.status, app_form={"values": values, "errors": errors})
+    # Shown in this answer and never again: no redirect, which would have to carry the secret.
+    return await _me_page(request, new_app_password=created)
+
+
+@routes.post(r"/me/app-passwords/{id:[0-9]+}/revoke", name="me_app_password_revoke")
+async def me_app_password_revoke(request: web.Request) -> web.Response:
+    principal = require_user(request)
+    service = request.app[keys.APP_PASSWORDS]
+    target = link(request, "me_page") + "#apps"
+    try:
+        revoked = await service.get(principal.user_id, path_id(request))
+        await service.revoke(principal.user_id, revoked["id"])
+    except NotFound as exc:
+        return redirect_flash(request, target, error_line(exc), "error")
+    return redirect_flash(request, target,
+                          f"Revoked \u201c{revoked['label']}\u201d: the app using it is signed out.")
