@@ -14,7 +14,7 @@ import traceback
 
 from bench.common import ROOT, Context, Row, ensure_tools, machine, raise_fd_limit
 
-GROUPS = ["streaming", "catalog", "playlists", "search", "accounts", "scale"]
+GROUPS = ["streaming", "catalog", "playlists", "search", "accounts", "subsonic", "scale"]
 HEADER = ["what", "reference", "measured", "ratio", "target", "met?"]
 
 

@@ -74,6 +74,7 @@ class Req:
     path: str
     params: dict[str, str] = field(default_factory=dict)
     admin: bool = False
+    prime: list[dict[str, str]] = field(default_factory=list)  # asked first, untimed, each time
 
 
 @dataclass
@@ -250,11 +251,10 @@ class Cold:
 
 
 # -- the steps ---------------------------------------------------------------------------------
-def _requests(songs: int, totals: dict[str, int]) -> list[Req]:
+def _requests(songs: int, totals: dict[str, int], rest: dict[str, str]) -> list[Req]:
     per = 20  # an admin list's page and the API's default limit
     last = {k: max(1, math.ceil(v / per)) for k, v in totals.items()}
     off = {k: max(0, v - per) for k, v in totals.items()}
-    big_off = max(0, totals["albums"] - 100)
     q = "Song 777"
     return [
         Req("home", "`GET /` (home)", "/"),
@@ -290,10 +290,47 @@ def _requests(songs: int, totals: dict[str, int]) -> list[Req]:
             {"offset": str(off["artists"])}),
         Req("api_artist_albums", "`/api/artist/1/albums`", "/api/artist/1/albums"),
         Req("charts", "`/api/stream/charts?period=week`", "/api/stream/charts", {"period": "week"}),
-        Req("big_first", "albums by newest, pages of 100 (API cap; no /rest yet): first",
-            "/api/album", {"sort": "newest", "limit": "100"}),
-        Req("big_last", "albums by newest, pages of 100: last", "/api/album",
-            {"sort": "newest", "limit": "100", "offset": str(big_off)}),
+        *_subsonic_requests(totals, rest),
+    ]
+
+
+def _subsonic_requests(totals: dict[str, int], rest: dict[str, str]) -> list[Req]:
+    """What a Subsonic app asks when it syncs (SPEC 13): every artist in one index, albums by
+    name, newest, year and genre in pages of 500 (the first and one deep in the list), and the
+    empty-query search3 that pages through every song by 500 (a page reached by walking, read
+    by key from where the last one ended, and one jumped to in the middle, counted)."""
+    mid_albums = max(0, totals["albums"] // 2 // 500 * 500)
+    mid_songs = max(0, totals["songs"] // 2 // 500 * 500)
+    walked = 1000  # the bench walks 0, 500, 1000 first: the third page is read by key
+
+    def list2(kind: str, **extra: str) -> dict[str, str]:
+        return {**rest, "type": kind, "size": "500", **extra}
+
+    def songs(offset: int) -> dict[str, str]:
+        return {**rest, "query": "", "songCount": "500", "songOffset": str(offset),
+                "albumCount": "0", "artistCount": "0"}
+
+    return [
+        Req("rest_artists", "`/rest/getArtists` (every artist, one index)", "/rest/getArtists",
+            dict(rest)),
+        Req("rest_by_name", "`/rest/getAlbumList2?type=alphabeticalByName&size=500`, middle",
+            "/rest/getAlbumList2", list2("alphabeticalByName", offset=str(mid_albums))),
+        Req("rest_newest", "`/rest/getAlbumList2?type=newest&size=500`, first page",
+            "/rest/getAlbumList2", list2("newest")),
+        Req("rest_newest_mid", "`/rest/getAlbumList2?type=newest&size=500`, middle",
+            "/rest/getAlbumList2", list2("newest", offset=str(mid_albums))),
+        Req("rest_by_year", "`/rest/getAlbumList2?type=byYear&fromYear=1990&toYear=2000&size=500`",
+            "/rest/getAlbumList2", list2("byYear", fromYear="1990", toYear="2000")),
+        Req("rest_by_genre", "`/rest/getAlbumList2?type=byGenre&genre=Rock&size=500`",
+            "/rest/getAlbumList2", list2("byGenre", genre="Rock")),
+        Req("rest_album", "`/rest/getAlbum` (an album with its songs)", "/rest/getAlbum",
+            {**rest, "id": "al-1"}),
+        Req("rest_search_walk", "`/rest/search3?query=&songCount=500`, third page (walked to)",
+            "/rest/search3", songs(walked), prime=[songs(0), songs(500)]),
+        Req("rest_search_mid", "`/rest/search3?query=&songCount=500`, a page in the middle",
+            "/rest/search3", songs(mid_songs)),
+        Req("rest_search3", "`/rest/search3?query=Song 777` (500 songs)", "/rest/search3",
+            {**rest, "query": "Song 777", "songCount": "500"}),
     ]
 
 
@@ -392,16 +429,25 @@ async def _serve_and_time(env: dict[str, str], res: SizeResult) -> list[Span]:
                                ("artists", "/api/artist")):
                 r = await session.get(path, params={"limit": "1"}, headers=member)
                 totals[name] = int((await r.json())["total"])
-            reqs = _requests(res.songs, totals)
+            made = await session.post("/api/user/me/app-passwords", json={"label": "bench"},
+                                      headers=member)
+            rest = {"u": MEMBER[0], "p": (await made.json())["password"], "v": "1.16.1",
+                    "c": "sonora-bench", "f": "json"}
+            reqs = _requests(res.songs, totals, rest)
 
             async def fetch(req: Req) -> tuple[int, float, float]:
+                for params in req.prime:  # the pages an app asked before this one
+                    await (await session.get(req.path, params=params)).read()
                 last.clear()
                 t0 = time.perf_counter()
                 r = await session.get(req.path, params=req.params,
                                       headers=admin if req.admin else member, allow_redirects=False)
-                await r.read()
+                body = await r.read()
                 client = (time.perf_counter() - t0) * 1000
-                return r.status, last[-1] if last else client, client
+                status = r.status
+                if req.path.startswith("/rest/") and b'"status":"ok"' not in body.replace(b" ", b""):
+                    status = 599  # a Subsonic error travels in a 200: counted as a failure
+                return status, last[-1] if last else client, client
 
             for req in reqs:  # untimed: templates compiled, pools filled, before RSS is read
                 await fetch(req)
