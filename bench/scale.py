@@ -329,8 +329,8 @@ def _subsonic_requests(totals: dict[str, int], rest: dict[str, str]) -> list[Req
             "/rest/search3", songs(walked), prime=[songs(0), songs(500)]),
         Req("rest_search_mid", "`/rest/search3?query=&songCount=500`, a page in the middle",
             "/rest/search3", songs(mid_songs)),
-        Req("rest_search3", "`/rest/search3?query=Song 777` (500 songs)", "/rest/search3",
-            {**rest, "query": "Song 777", "songCount": "500"}),
+        Req("rest_search3", "`/rest/search3?query=Song 777` (20 of each, as an app searches)",
+            "/rest/search3", {**rest, "query": "Song 777"}),
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -175,10 +176,16 @@ def artist_ids_sql(q: str, spec: PageSpec) -> Query:
 
 
 def artist_index_sql() -> str:
-    """Every artist in name order, read along the name index (left to itself, the optimizer
-    reads the whole table and sorts it, since no LIMIT makes the index look cheaper)."""
-    return (f"{ARTIST_INDEX_SELECT} FORCE INDEX (uq_artists_name)"
-            f" ORDER BY {order_by(ARTIST_ORDERS['name'])}")
+    """Every artist as one JSON array the server builds, `[id, name, image_id, album_count,
+    name_canon]` each, the table read once: 20,000 artists parse in the driver three times as
+    fast as one value as they do as 20,000 rows. No order is asked (MySQL's JSON_ARRAYAGG takes
+    none, and a sort on the server would cost as much): the caller sorts by name_canon, the
+    order of the name index."""
+    return ("SELECT JSON_ARRAYAGG(JSON_ARRAY(ar.id, ar.name, ar.image_id, ar.album_count,"
+            " ar.name_canon)) FROM artists ar")
+
+
+INDEX_MAX_BYTES = 256 * 1024**2  # the artist index's JSON value (JSON_ARRAYAGG obeys this limit)
 
 
 def albums_by_artist_sql(limit: int, offset: int) -> Query:
@@ -730,16 +737,24 @@ class CatalogRepo:
         along the primary key from whichever end of the catalogue is nearer."""
         if position >= total:
             return -1
-        if position < total - position:
-            sql, at = "SELECT id FROM songs ORDER BY id LIMIT 1 OFFSET %s", position
-        else:
-            sql, at = "SELECT id FROM songs ORDER BY id DESC LIMIT 1 OFFSET %s", total - 1 - position
+        # Counted along ix_songs_position (sql/0010), whose entries are the ids and a constant:
+        # the primary key's leaves are whole rows.
+        order, at = ("", position) if position < total - position else ("DESC", total - 1 - position)
+        sql = (f"SELECT id FROM songs FORCE INDEX (ix_songs_position) WHERE position_key = 0"
+               f" ORDER BY id {order} LIMIT 1 OFFSET %s")
         value = await self.db.fetchval(sql, (at,))
         return -1 if value is None else int(value)
 
     async def artist_index(self) -> list[Row]:
         """Every artist by name with its album count (Subsonic's artist index)."""
-        return await self.db.fetchall(artist_index_sql())
+        async with self.db.session() as session:
+            # A session's own limit: JSON_ARRAYAGG is cut at group_concat_max_len (1 MiB here
+            # by default, some 25,000 artists).
+            await session.execute("SET SESSION group_concat_max_len = %s", (INDEX_MAX_BYTES,))
+            raw = await session.fetchval(artist_index_sql())
+        found = json.loads(raw) if raw else []
+        found.sort(key=lambda a: (a[4], a[0]))  # the name index's order: name_canon, then id
+        return [{"id": a[0], "name": a[1], "image_id": a[2], "album_count": a[3]} for a in found]
 
     async def genres(self) -> list[Row]:
         """Genres by song count (maintained per genre as spelled)."""

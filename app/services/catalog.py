@@ -52,6 +52,7 @@ TEXT_CANDIDATES = 1000  # the most songs a text filter takes from the index
 CHANGED_AT_TTL = 86_400.0  # a generation's first-seen time; expiring only makes apps reload
 RANDOM_ROUNDS = 3  # rounds of random ids tried before a random pick reads a run of ids
 RANDOM_WINDOWS = 4  # windows of a filtered list a filtered random pick reads at most
+RANDOM_COUNTED_YEARS = 30  # a genre's songs are counted per year over at most this many years
 
 
 def image_url(links: Links, image_id: int | None) -> str | None:
@@ -364,10 +365,14 @@ class CatalogService:
         if offset > 0:
             key = await self.cache.list_key("songs", "id-at", offset)
             known = await self.cache.peek(key) if key else None
-            after = int(known) if known is not None else await self.repo.song_id_at(
-                offset - 1, await self.repo.total("songs"))
-            if after < 0:
-                return []
+            if known is not None:
+                after = int(known)
+            else:
+                after = await self.repo.song_id_at(offset - 1, await self.repo.total("songs"))
+                if after < 0:
+                    return []
+                if key:  # the same page asked again (an app retrying) is not counted again
+                    await self.cache.keep(key, str(after).encode(), LIST_TTL * 10)
         rows = await self.repo.songs_by_id(after, limit)
         if len(rows) == limit:
             key = await self.cache.list_key("songs", "id-at", offset + limit)
@@ -376,10 +381,18 @@ class CatalogService:
         return await self._songs_json(rows)
 
     async def artist_index(self) -> list[IndexArtist]:
-        """Every artist sorted by name, with its album count (one index of all artists)."""
-        rows = await self.repo.artist_index()
-        return [{"id": r["id"], "name": r["name"], "image_url": image_url(self.links, r["image_id"]),
-                 "album_count": int(r["album_count"])} for r in rows]
+        """Every artist sorted by name, with its album count (one index of all artists), cached
+        under the artist lists' generation (a catalogue write starts a new one)."""
+        async def load() -> list[IndexArtist]:
+            rows = await self.repo.artist_index()
+            return [{"id": r["id"], "name": r["name"],
+                     "image_url": image_url(self.links, r["image_id"]),
+                     "album_count": int(r["album_count"])} for r in rows]
+
+        key = await self.cache.list_key("artists", "index")
+        value: list[IndexArtist] = await (self.cache.get_or_load(key, load, LIST_TTL) if key
+                                          else load())
+        return value
 
     async def _cached_list(self, group: str, parts: Sequence[Any],
                            load: Callable[[], Awaitable[Listing[T]]]) -> Listing[T]:
@@ -544,7 +557,15 @@ class CatalogService:
             assert genre is not None
             songs_in = sum(g["songs"] for g in browse["genres"] if g["genre"].lower() == genre.lower())
             buckets = [({"genre": genre}, songs_in)]
+        if genre is not None and 1 < len(buckets) <= RANDOM_COUNTED_YEARS:
+            # A year's figure counts every genre: each (genre, year) is counted on its own (a
+            # capped count), or a window past its few songs would come back empty.
+            buckets = [(f, (await self.repo.song_total(f))[0]) for f, _ in buckets]
         buckets = [(f, n) for f, n in buckets if n > 0]
+        if sum(n for _, n in buckets) <= count:  # no more than asked for: every one of them
+            every = [s for f, n in buckets for s in (await self.song_list(f, n, 0, "newest"))["items"]]
+            random.shuffle(every)
+            return every
         picked: dict[int, Song] = {}
         for _ in range(RANDOM_WINDOWS):
             if not buckets or len(picked) >= count:

@@ -119,11 +119,20 @@ def json_text(value: Any) -> str:
 
 
 def _without_none(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list | tuple):
-        return [_without_none(v) for v in value if v is not None]
+    # Scalars are taken as they are, without a call or an ABC check each (an index of 20,000
+    # artists holds some 100,000 of them): only dicts, lists and tuples are walked into, which
+    # is all a method's answer is made of.
+    kind = type(value)
+    if kind is dict or (kind not in CONTAINERS and isinstance(value, Mapping)):
+        return {k: v if type(v) not in CONTAINERS else _without_none(v)
+                for k, v in value.items() if v is not None}
+    if kind is list or kind is tuple:
+        return [v if type(v) not in CONTAINERS else _without_none(v)
+                for v in value if v is not None]
     return value
+
+
+CONTAINERS = frozenset((dict, list, tuple))
 
 
 def _json_default(value: Any) -> Any:
