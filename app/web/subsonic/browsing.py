@@ -52,10 +52,11 @@ def _index_letter(name: str) -> str:
     return first if first.isalpha() else "#"
 
 
-def _grouped(artists: list[IndexArtist], shape: Any) -> list[dict[str, Any]]:
+def _grouped(artists: list[IndexArtist], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The index's entries under their letters ("#" first), in the index's order within each."""
     groups: dict[str, list[dict[str, Any]]] = {}
-    for artist in artists:
-        groups.setdefault(_index_letter(artist["name"]), []).append(shape(artist))
+    for artist, entry in zip(artists, entries, strict=True):
+        groups.setdefault(_index_letter(artist["name"]), []).append(entry)
     return [{"name": name, "artist": groups[name]}
             for name in sorted(groups, key=lambda n: (n != "#", n))]
 
@@ -74,7 +75,7 @@ async def get_indexes(call: Call) -> Payload:
     return {"indexes": {
         "ignoredArticles": "",
         "lastModified": await call.app[keys.CATALOG].artists_changed_at(),
-        "index": _grouped(artists, lambda a: shapes.artist(a, starred)),
+        "index": _grouped(artists, shapes.index_entries(artists, starred, id3=False)),
     }}
 
 
@@ -83,7 +84,7 @@ async def get_artists(call: Call) -> Payload:
     artists, shapes, starred = await _index(call)
     return {"artists": {
         "ignoredArticles": "",
-        "index": _grouped(artists, lambda a: shapes.artist_id3(a, starred)),
+        "index": _grouped(artists, shapes.index_entries(artists, starred, id3=True)),
     }}
 
 

@@ -280,6 +280,28 @@ class Shaper:
             "starred": stars.artists.get(artist["id"]),
         }
 
+    def index_entries(self, artists: list[IndexArtist], stars: Stars, id3: bool
+                      ) -> list[dict[str, Any]]:
+        """The artist index's entries (ArtistID3 when `id3`, else Artist), as `artist_id3` and
+        `artist` shape them but in one loop: an index holds tens of thousands of artists, most
+        of them without a picture, and the per-call costs of those methods add up there."""
+        starred = stars.artists
+        out: list[dict[str, Any]] = []
+        for artist in artists:
+            entry: dict[str, Any] = {"id": artist_id(artist["id"]), "name": artist["name"]}
+            url = artist["image_url"]
+            if url:
+                if id3:
+                    entry["coverArt"] = self.cover(url)
+                entry["artistImageUrl"] = self.absolute(url)
+            if id3:
+                entry["albumCount"] = artist["album_count"]
+            when = starred.get(artist["id"])
+            if when is not None:
+                entry["starred"] = when
+            out.append(entry)
+        return out
+
     def artist(self, artist: Artist | IndexArtist, stars: Stars = NO_STARS) -> dict[str, Any]:
         """An artist as the reference's Artist (folder browsing: getIndexes, search2)."""
         return {
