@@ -1,9 +1,9 @@
 """Helpers for the /rest tests: app passwords, credentials in every mode, calling a method, every
 `f=json` answer validated against the OpenSubsonic schemas, and XML answers compared with JSON.
 
-The schemas are the reference's (`../shared/opensubsonic/openapi/` beside the checkout, or
-`SONORA_OPENSUBSONIC` naming the `opensubsonic` folder), read at test time and never copied into
-the repository. When the reference is missing, every test that validates fails, loudly.
+The schemas are the reference's (`shared/opensubsonic/openapi/` beside the checkout or a folder
+above it, or beside the checkout a clone was made from, or `SONORA_OPENSUBSONIC` naming the
+`opensubsonic` folder), read at test time and never copied into the repository. When the reference is missing, every test that validates fails, loudly.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import os
+import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,7 +24,27 @@ from aiohttp.test_utils import TestClient
 from conftest import Account
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = Path(os.environ.get("SONORA_OPENSUBSONIC", ROOT.parent / "shared" / "opensubsonic"))
+
+
+def _reference() -> Path:
+    """Where the OpenSubsonic reference is: SONORA_OPENSUBSONIC, else `shared/opensubsonic`
+    beside the checkout or beside any folder above it, else beside the checkout this one was
+    cloned from (a clone made elsewhere for a clean run). The first candidate when none has it,
+    so the error names where it was looked for."""
+    if os.environ.get("SONORA_OPENSUBSONIC"):
+        return Path(os.environ["SONORA_OPENSUBSONIC"])
+    candidates = [folder / "shared" / "opensubsonic" for folder in ROOT.parents]
+    try:
+        origin = subprocess.run(["git", "-C", str(ROOT), "remote", "get-url", "origin"],  # noqa: S603,S607
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        origin = ""
+    if origin and Path(origin).is_dir():
+        candidates += [folder / "shared" / "opensubsonic" for folder in Path(origin).resolve().parents]
+    return next((c for c in candidates if (c / "openapi").is_dir()), candidates[0])
+
+
+REFERENCE = _reference()
 NS = "http://subsonic.org/restapi"
 CLIENT = "sonora-tests"
 BASE = {"v": "1.16.1", "c": CLIENT}
