@@ -262,3 +262,8 @@ def assert_xml_matches_json(xml_text: str, json_body: Mapping[str, Any]) -> None
     from_xml = _from_xml(parse_xml(xml_text))
     from_json = _from_json("subsonic-response", json_body["subsonic-response"])
     assert from_xml == from_json, f"XML and JSON differ:\nXML  {from_xml}\nJSON {from_json}"
+
+
+async def error_code(client: TestClient, method: str, params: Params) -> int:
+    """The Subsonic error code a call answers (its `f=json` answer checked as `call_json` does)."""
+    return error_of(await call_json(client, method, params))[0]

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 import schemathesis
-from aiohttp import web
 from conftest import MYSQL_URL, RUN_ID, _admin_sql, make_config
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
@@ -27,6 +25,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from support import Served
 
 from app.main import create_app
 from app.web import keys
@@ -38,41 +37,6 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 # anonymous caller only (their input handling is what matters; a 401 is in the description).
 SESSION_ENDERS = {"api_logout", "api_logout_all", "api_password_change", "api_user_delete",
                   "api_user_role", "api_user_disabled"}
-
-
-class Served:
-    """The app on 127.0.0.1:<free port>, in a thread with its own event loop."""
-
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
-        self.loop = asyncio.new_event_loop()
-        self.runner = web.AppRunner(app, access_log=None)
-        self.port = 0
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        self.call(self._start())
-        return self
-
-    async def _start(self) -> None:
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
-
-    def call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=120)
-
-    def __exit__(self, *exc: object) -> None:
-        self.call(self.runner.cleanup())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=30)
-        self.loop.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 @pytest.fixture(scope="module")

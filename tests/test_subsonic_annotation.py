@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from conftest import REDIS_URL, Account, make_admin, make_config, register
 from subsonic_read_support import catalogue, rest_params, upload
-from subsonic_support import call_both, call_json, error_of
+from subsonic_support import call_both, call_json, error_code
 from subsonic_write_support import play_count, plays_of, sid
 from support import eventually
 
@@ -31,9 +31,6 @@ async def cat(client: TestClient, admin: Account, audio_dir: Any) -> dict[str, A
 async def auth(client: TestClient, member: Account) -> dict[str, str]:
     return await rest_params(client, member)
 
-
-async def code(client: TestClient, method: str, params: Any) -> int:
-    return error_of(await call_json(client, method, params))[0]
 
 
 async def library_ids(client: TestClient, account: Account, kind: str) -> set[int]:
@@ -77,12 +74,12 @@ async def test_star_refuses_bad_ids_and_changes_nothing(client, cat, auth, membe
     for bad in (("id", "tr-999999999"), ("albumId", "tr-1"), ("artistId", f"al-{cat['albums'][0]}"),
                 ("id", "pl-1"), ("id", "im-1"), ("id", "nonsense"), ("albumId", "al-"),
                 ("id", "tr-" + "9" * 40)):
-        assert await code(client, "star", [*auth.items(), good, bad]) == 70, bad
+        assert await error_code(client, "star", [*auth.items(), good, bad]) == 70, bad
     assert await library_ids(client, member, "songs") == set()
-    assert await code(client, "star", auth) == 10
-    assert await code(client, "unstar", auth) == 10
+    assert await error_code(client, "star", auth) == 10
+    assert await error_code(client, "unstar", auth) == 10
     many = [*auth.items(), *[("id", sid(cat["songs"][0]))] * 501]
-    assert await code(client, "star", many) == 10
+    assert await error_code(client, "star", many) == 10
 
 
 async def test_set_rating_validates_and_answers_ok(client, cat, auth):
@@ -91,11 +88,11 @@ async def test_set_rating_validates_and_answers_ok(client, cat, auth):
             inner = await call_both(client, "setRating", {**auth, "id": item, "rating": rating})
             assert inner["status"] == "ok"
     for bad in ("6", "-1", "three", "99999999999999999999999"):
-        assert await code(client, "setRating", {**auth, "id": sid(cat["songs"][0]),
+        assert await error_code(client, "setRating", {**auth, "id": sid(cat["songs"][0]),
                                                 "rating": bad}) == 10, bad
-    assert await code(client, "setRating", {**auth, "id": sid(cat["songs"][0])}) == 10
-    assert await code(client, "setRating", {**auth, "id": "tr-999999999", "rating": "3"}) == 70
-    assert await code(client, "setRating", {**auth, "rating": "3"}) == 10
+    assert await error_code(client, "setRating", {**auth, "id": sid(cat["songs"][0])}) == 10
+    assert await error_code(client, "setRating", {**auth, "id": "tr-999999999", "rating": "3"}) == 70
+    assert await error_code(client, "setRating", {**auth, "rating": "3"}) == 10
 
 
 @pytest.fixture
@@ -161,7 +158,7 @@ async def test_scrobble_refuses_bad_input_and_counts_nothing(local, audio_dir):
                    [("id", sid(song)), ("time", "yesterday")],
                    [("id", sid(song)), ("time", "1"), ("time", "2")],
                    [("id", sid(song)), ("submission", "maybe")], []):
-        assert await code(client, "scrobble", [*auth.items(), *params]) in (10, 70), params
+        assert await error_code(client, "scrobble", [*auth.items(), *params]) in (10, 70), params
     await asyncio.sleep(0.5)
     assert await play_count(client, song["id"]) == 0
 
@@ -194,7 +191,7 @@ async def test_now_playing_is_what_apps_said_they_play(client, cat, member):
     # "Now playing" counts nothing.
     await asyncio.sleep(0.3)
     assert await play_count(client, cat["songs"][0]["id"]) == before
-    assert await code(client, "scrobble", {**auth, "id": "tr-999999999", "submission": "false"}) == 70
+    assert await error_code(client, "scrobble", {**auth, "id": "tr-999999999", "submission": "false"}) == 70
 
 
 @pytest.mark.parametrize("store", ["redis", "memory"])

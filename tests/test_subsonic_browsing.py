@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from conftest import Account, register
 from subsonic_read_support import catalogue, ids, rest_params
-from subsonic_support import call, call_both, call_json, error_of
+from subsonic_support import call, call_both, call_json, error_code, error_of
 from yarl import URL
 
 from app.web import keys
@@ -27,9 +27,6 @@ async def cat(client: TestClient, admin: Account, audio_dir: Any) -> dict[str, A
 async def auth(client: TestClient, member: Account) -> dict[str, str]:
     return await rest_params(client, member)
 
-
-async def code(client: TestClient, method: str, params: dict[str, str]) -> int:
-    return error_of(await call_json(client, method, params))[0]
 
 
 def artist_entries(index: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -147,22 +144,22 @@ async def test_starred_shows_the_callers_own_library_only(client, cat, member, a
                                     "getArtistInfo", "getArtistInfo2", "getAlbumInfo",
                                     "getAlbumInfo2", "getSimilarSongs", "getSimilarSongs2"])
 async def test_hostile_ids_are_subsonic_errors(client, auth, method):
-    assert await code(client, method, auth) == 10  # no id
+    assert await error_code(client, method, auth) == 10  # no id
     for bad in ("999999999", "ar-999999999", "al-999999999", "tr-999999999", "al-", "al-x",
                 "al--1", "al-99999999999999999999999", "x" * 5000, "al-1; DROP TABLE songs",
                 "im-1", "ar-0"):
-        assert await code(client, method, {**auth, "id": bad}) == 70, bad
+        assert await error_code(client, method, {**auth, "id": bad}) == 70, bad
     status, _, text = await call(client, method, {**auth, "id": "al-999999999"}, fmt=None)
     assert status == 200 and 'code="70"' in text
 
 
 async def test_a_song_id_is_not_an_album_id(client, cat, auth):
     song = f"tr-{cat['songs'][0]['id']}"
-    assert await code(client, "getAlbum", {**auth, "id": song}) == 70
-    assert await code(client, "getArtist", {**auth, "id": f"al-{cat['albums'][0]}"}) == 70
-    assert await code(client, "getMusicDirectory", {**auth, "id": song}) == 70
-    assert await code(client, "getTopSongs", auth) == 10
-    assert await code(client, "getTopSongs", {**auth, "artist": "x", "count": "many"}) == 10
+    assert await error_code(client, "getAlbum", {**auth, "id": song}) == 70
+    assert await error_code(client, "getArtist", {**auth, "id": f"al-{cat['albums'][0]}"}) == 70
+    assert await error_code(client, "getMusicDirectory", {**auth, "id": song}) == 70
+    assert await error_code(client, "getTopSongs", auth) == 10
+    assert await error_code(client, "getTopSongs", {**auth, "artist": "x", "count": "many"}) == 10
     huge = await call_json(client, "getTopSongs", {**auth, "id": f"ar-{cat['artists'][0]}",
                                                    "count": "9" * 40})
     assert len(huge["topSongs"]["song"]) == 2

@@ -34,7 +34,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,8 +42,8 @@ from typing import Any
 
 import pytest
 import requests
-from aiohttp import web
 from conftest import MYSQL_URL, RUN_ID, _admin_sql, make_audio, make_config, unique
+from support import Served
 
 from app.main import create_app
 from app.media.images import placeholder_cover
@@ -151,42 +150,6 @@ def environment(lib: Library) -> list[str]:
 
 
 # ---------------------------------------------------------------- the server and its catalogue
-
-
-class Served:
-    """The app on 127.0.0.1:<free port>, in a thread with its own event loop, so the drivers
-    (other processes) reach it over real TCP while the tests wait for them."""
-
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
-        self.loop = asyncio.new_event_loop()
-        self.runner = web.AppRunner(app, access_log=None)
-        self.port = 0
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> Served:
-        self.thread.start()
-        self.call(self._start())
-        return self
-
-    async def _start(self) -> None:
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self.runner.addresses[0][1]
-
-    def call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=120)
-
-    def __exit__(self, *exc: object) -> None:
-        self.call(self.runner.cleanup())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=30)
-        self.loop.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 @dataclass

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from conftest import Account, register, unique
 from subsonic_read_support import bulk_songs, ids, rest_params
-from subsonic_support import call_both, call_json, error_of
+from subsonic_support import call_both, call_json, error_code
 
 TYPES = ["random", "newest", "highest", "frequent", "recent", "alphabeticalByName",
          "alphabeticalByArtist", "starred", "byYear", "byGenre"]
@@ -29,9 +29,6 @@ def extra(kind: str, bulk: dict[str, Any]) -> dict[str, str]:
         return {"genre": str(bulk["genre"])}
     return {}
 
-
-async def code(client: TestClient, method: str, params: dict[str, str]) -> int:
-    return error_of(await call_json(client, method, params))[0]
 
 
 @pytest.fixture
@@ -90,14 +87,14 @@ async def test_paging_and_clamping(client, auth, genre_bulk):
     for huge in ("100000", "9" * 40):
         inner = await call_json(client, "getAlbumList2", {**base, "size": huge})
         assert len(inner["albumList2"]["album"]) == 4
-    assert await code(client, "getAlbumList2", {**base, "offset": "-1"}) == 10
-    assert await code(client, "getAlbumList2", {**base, "size": "ten"}) == 10
-    assert await code(client, "getAlbumList2", auth) == 10  # no type
-    assert await code(client, "getAlbumList2", {**auth, "type": "bestOfAllTime"}) == 10
-    assert await code(client, "getAlbumList2", {**auth, "type": "byYear"}) == 10
-    assert await code(client, "getAlbumList2", {**auth, "type": "byYear", "fromYear": "x",
+    assert await error_code(client, "getAlbumList2", {**base, "offset": "-1"}) == 10
+    assert await error_code(client, "getAlbumList2", {**base, "size": "ten"}) == 10
+    assert await error_code(client, "getAlbumList2", auth) == 10  # no type
+    assert await error_code(client, "getAlbumList2", {**auth, "type": "bestOfAllTime"}) == 10
+    assert await error_code(client, "getAlbumList2", {**auth, "type": "byYear"}) == 10
+    assert await error_code(client, "getAlbumList2", {**auth, "type": "byYear", "fromYear": "x",
                                                 "toYear": "1"}) == 10
-    assert await code(client, "getAlbumList", {**auth, "type": "byGenre"}) == 10
+    assert await error_code(client, "getAlbumList", {**auth, "type": "byGenre"}) == 10
 
 
 async def test_random_songs_and_songs_by_genre(client, auth, genre_bulk):
@@ -111,7 +108,7 @@ async def test_random_songs_and_songs_by_genre(client, auth, genre_bulk):
     assert {s["year"] for s in years["randomSongs"]["song"]} == {1962, 1963}
     none = await call_json(client, "getRandomSongs", {**auth, "genre": unique("Nothing")})
     assert none["randomSongs"].get("song", []) == []
-    assert await code(client, "getRandomSongs", {**auth, "fromYear": "soon"}) == 10
+    assert await error_code(client, "getRandomSongs", {**auth, "fromYear": "soon"}) == 10
 
     walked: list[str] = []
     for offset in range(0, 14, 5):
@@ -119,8 +116,8 @@ async def test_random_songs_and_songs_by_genre(client, auth, genre_bulk):
                                                             "offset": str(offset)})
         walked += ids(inner["songsByGenre"].get("song", []))
     assert sorted(walked) == sorted(f"tr-{n}" for n in genre_bulk["songs"]) and len(walked) == 12
-    assert await code(client, "getSongsByGenre", auth) == 10
-    assert await code(client, "getSongsByGenre", {**auth, "genre": genre, "offset": "-5"}) == 10
+    assert await error_code(client, "getSongsByGenre", auth) == 10
+    assert await error_code(client, "getSongsByGenre", {**auth, "genre": genre, "offset": "-5"}) == 10
 
 
 async def test_starred_is_the_callers_library_only(client, member, auth, genre_bulk):

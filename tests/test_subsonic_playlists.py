@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from conftest import Account, register
 from subsonic_read_support import catalogue, rest_params
-from subsonic_support import call_both, call_json, error_of
+from subsonic_support import call_both, call_json, error_code
 from subsonic_write_support import sid
 
 
@@ -24,9 +24,6 @@ async def cat(client: TestClient, admin: Account, audio_dir: Any) -> dict[str, A
 async def auth(client: TestClient, member: Account) -> dict[str, str]:
     return await rest_params(client, member)
 
-
-async def code(client: TestClient, method: str, params: Any) -> int:
-    return error_of(await call_json(client, method, params))[0]
 
 
 def entries(playlist: dict[str, Any]) -> list[str]:
@@ -75,7 +72,7 @@ async def test_create_get_update_delete(client, cat, auth, member):
     assert await api_songs(client, member, pid) == [ids[2]]
 
     assert (await call_json(client, "deletePlaylist", {**auth, "id": pid}))["status"] == "ok"
-    assert await code(client, "getPlaylist", {**auth, "id": pid}) == 70
+    assert await error_code(client, "getPlaylist", {**auth, "id": pid}) == 70
 
 
 async def test_privacy_and_roles_for_every_method_with_an_id(client, cat, auth, member):
@@ -89,27 +86,27 @@ async def test_privacy_and_roles_for_every_method_with_an_id(client, cat, auth, 
     await call_json(client, "updatePlaylist", {**owner_auth, "playlistId": public, "public": "1"})
 
     # Another user's private playlist is not found, whatever the method.
-    assert await code(client, "getPlaylist", {**auth, "id": private}) == 70
-    assert await code(client, "updatePlaylist", {**auth, "playlistId": private, "name": "x"}) == 70
-    assert await code(client, "updatePlaylist", {**auth, "playlistId": private,
+    assert await error_code(client, "getPlaylist", {**auth, "id": private}) == 70
+    assert await error_code(client, "updatePlaylist", {**auth, "playlistId": private, "name": "x"}) == 70
+    assert await error_code(client, "updatePlaylist", {**auth, "playlistId": private,
                                                  "songIdToAdd": song}) == 70
-    assert await code(client, "createPlaylist", {**auth, "playlistId": private,
+    assert await error_code(client, "createPlaylist", {**auth, "playlistId": private,
                                                  "songId": song}) == 70
-    assert await code(client, "deletePlaylist", {**auth, "id": private}) == 70
+    assert await error_code(client, "deletePlaylist", {**auth, "id": private}) == 70
     listed = (await call_json(client, "getPlaylists", auth))["playlists"].get("playlist", [])
     assert private not in [p["id"] for p in listed] and public in [p["id"] for p in listed]
 
     # Someone else's public one: readable, never changeable.
     got = (await call_json(client, "getPlaylist", {**auth, "id": public}))["playlist"]
     assert entries(got) == [song] and got["owner"] == owner.username
-    assert await code(client, "updatePlaylist", {**auth, "playlistId": public, "name": "x"}) == 50
-    assert await code(client, "updatePlaylist", {**auth, "playlistId": public,
+    assert await error_code(client, "updatePlaylist", {**auth, "playlistId": public, "name": "x"}) == 50
+    assert await error_code(client, "updatePlaylist", {**auth, "playlistId": public,
                                                  "songIndexToRemove": "0"}) == 50
-    assert await code(client, "updatePlaylist", {**auth, "playlistId": public,
+    assert await error_code(client, "updatePlaylist", {**auth, "playlistId": public,
                                                  "songIdToAdd": song}) == 50
-    assert await code(client, "createPlaylist", {**auth, "playlistId": public,
+    assert await error_code(client, "createPlaylist", {**auth, "playlistId": public,
                                                  "songId": song}) == 50
-    assert await code(client, "deletePlaylist", {**auth, "id": public}) == 50
+    assert await error_code(client, "deletePlaylist", {**auth, "id": public}) == 50
     # Nothing changed.
     got = (await call_json(client, "getPlaylist", {**owner_auth, "id": public}))["playlist"]
     assert got["name"] == "Everyone's" and entries(got) == [song]
@@ -122,8 +119,8 @@ async def test_privacy_and_roles_for_every_method_with_an_id(client, cat, auth, 
     assert resp.status == 201
     assert (await call_json(client, "updatePlaylist", {**auth, "playlistId": private,
                                                        "songIdToAdd": song}))["status"] == "ok"
-    assert await code(client, "updatePlaylist", {**auth, "playlistId": private, "name": "x"}) == 50
-    assert await code(client, "deletePlaylist", {**auth, "id": private}) == 50
+    assert await error_code(client, "updatePlaylist", {**auth, "playlistId": private, "name": "x"}) == 50
+    assert await error_code(client, "deletePlaylist", {**auth, "id": private}) == 50
     listed = (await call_json(client, "getPlaylists", auth))["playlists"]["playlist"]
     assert private in [p["id"] for p in listed]
 
@@ -133,39 +130,39 @@ async def test_get_playlists_of_another_user_is_for_admins(client, cat, auth, me
     owner_auth = await rest_params(client, owner)
     private = (await call_json(client, "createPlaylist", {**owner_auth, "name": "Hidden"}))[
         "playlist"]["id"]
-    assert await code(client, "getPlaylists", {**auth, "username": owner.username}) == 50
+    assert await error_code(client, "getPlaylists", {**auth, "username": owner.username}) == 50
     mine = (await call_json(client, "getPlaylists", {**auth, "username": member.username}))
     assert mine["status"] == "ok"
     admin_auth = await rest_params(client, admin)
     theirs = (await call_both(client, "getPlaylists", {**admin_auth, "username": owner.username}
                               ))["playlists"]["playlist"]
     assert [p["id"] for p in theirs] == [private]
-    assert await code(client, "getPlaylists", {**admin_auth, "username": "nobody-at-all"}) == 70
+    assert await error_code(client, "getPlaylists", {**admin_auth, "username": "nobody-at-all"}) == 70
 
 
 async def test_hostile_playlist_input(client, cat, auth):
     song = sid(cat["songs"][0])
     pid = (await call_json(client, "createPlaylist", {**auth, "name": "Target",
                                                       "songId": song}))["playlist"]["id"]
-    assert await code(client, "createPlaylist", auth) == 10
-    assert await code(client, "createPlaylist", {**auth, "name": "x" * 300}) == 10
-    assert await code(client, "createPlaylist", {**auth, "name": "Bad", "songId": "tr-999999999"}) == 70
-    assert await code(client, "createPlaylist", {**auth, "name": "Bad", "songId": "al-1"}) == 70
+    assert await error_code(client, "createPlaylist", auth) == 10
+    assert await error_code(client, "createPlaylist", {**auth, "name": "x" * 300}) == 10
+    assert await error_code(client, "createPlaylist", {**auth, "name": "Bad", "songId": "tr-999999999"}) == 70
+    assert await error_code(client, "createPlaylist", {**auth, "name": "Bad", "songId": "al-1"}) == 70
     for bad in ("1", "pl-", "pl-abc", "tr-1", "pl-" + "9" * 40, "pl-999999999"):
-        assert await code(client, "getPlaylist", {**auth, "id": bad}) == 70, bad
-        assert await code(client, "deletePlaylist", {**auth, "id": bad}) == 70, bad
-        assert await code(client, "updatePlaylist", {**auth, "playlistId": bad}) == 70, bad
+        assert await error_code(client, "getPlaylist", {**auth, "id": bad}) == 70, bad
+        assert await error_code(client, "deletePlaylist", {**auth, "id": bad}) == 70, bad
+        assert await error_code(client, "updatePlaylist", {**auth, "playlistId": bad}) == 70, bad
     for index in ("5", "-1", "x", "99999999999999"):
-        assert await code(client, "updatePlaylist", {**auth, "playlistId": pid,
+        assert await error_code(client, "updatePlaylist", {**auth, "playlistId": pid,
                                                      "songIndexToRemove": index}) == 10, index
-    assert await code(client, "updatePlaylist", {**auth, "playlistId": pid,
+    assert await error_code(client, "updatePlaylist", {**auth, "playlistId": pid,
                                                  "songIdToAdd": "tr-999999999"}) == 70
-    assert await code(client, "updatePlaylist", {**auth, "playlistId": pid, "public": "perhaps"}) == 10
-    assert await code(client, "getPlaylist", auth) == 10
-    assert await code(client, "deletePlaylist", auth) == 10
+    assert await error_code(client, "updatePlaylist", {**auth, "playlistId": pid, "public": "perhaps"}) == 10
+    assert await error_code(client, "getPlaylist", auth) == 10
+    assert await error_code(client, "deletePlaylist", auth) == 10
     # A bad part of an update changes none of it.
     params = [*auth.items(), ("playlistId", pid), ("name", "Changed"), ("songIndexToRemove", "0"),
               ("songIndexToRemove", "9")]
-    assert await code(client, "updatePlaylist", params) == 10
+    assert await error_code(client, "updatePlaylist", params) == 10
     got = (await call_json(client, "getPlaylist", {**auth, "id": pid}))["playlist"]
     assert got["name"] == "Target" and entries(got) == [song]

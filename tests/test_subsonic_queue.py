@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from conftest import Account, register
 from subsonic_read_support import catalogue, rest_params
-from subsonic_support import call_both, call_json, error_of
+from subsonic_support import call_both, call_json, error_code
 from subsonic_write_support import sid
 
 
@@ -23,9 +23,6 @@ async def cat(client: TestClient, admin: Account, audio_dir: Any) -> dict[str, A
 async def auth(client: TestClient, member: Account) -> dict[str, str]:
     return await rest_params(client, member)
 
-
-async def code(client: TestClient, method: str, params: Any) -> int:
-    return error_of(await call_json(client, method, params))[0]
 
 
 async def test_play_queue_round_trip(client, cat, auth, member):
@@ -53,11 +50,11 @@ async def test_play_queue_round_trip(client, cat, auth, member):
 
 async def test_play_queue_refuses_bad_input(client, cat, auth):
     a = sid(cat["songs"][0])
-    assert await code(client, "savePlayQueue", {**auth, "id": "tr-999999999"}) == 70
-    assert await code(client, "savePlayQueue", {**auth, "id": "al-1"}) == 70
-    assert await code(client, "savePlayQueue", {**auth, "id": a,
+    assert await error_code(client, "savePlayQueue", {**auth, "id": "tr-999999999"}) == 70
+    assert await error_code(client, "savePlayQueue", {**auth, "id": "al-1"}) == 70
+    assert await error_code(client, "savePlayQueue", {**auth, "id": a,
                                                 "current": sid(cat["songs"][1])}) == 10
-    assert await code(client, "savePlayQueue", {**auth, "id": a, "position": "soon"}) == 10
+    assert await error_code(client, "savePlayQueue", {**auth, "id": a, "position": "soon"}) == 10
     # Past 1,000 songs a queue is refused. Sent as an app sends a long one, in a form body
     # (formPost), it is refused before the method reads it: the body's fields are capped at
     # 1,000 too (a GET that long is past the request line's 8 KiB). Nothing is saved.
@@ -73,8 +70,8 @@ async def test_play_queue_refuses_bad_input(client, cat, auth):
 
 
 async def test_scan_methods_are_for_admins(client, cat, auth, admin):
-    assert await code(client, "getScanStatus", auth) == 50
-    assert await code(client, "startScan", auth) == 50
+    assert await error_code(client, "getScanStatus", auth) == 50
+    assert await error_code(client, "startScan", auth) == 50
     admin_auth = await rest_params(client, admin)
     for method in ("getScanStatus", "startScan"):
         status = (await call_both(client, method, admin_auth))["scanStatus"]
