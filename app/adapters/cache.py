@@ -152,16 +152,7 @@ class Cache:
 
     async def invalidate(self, *keys: str) -> None:
         """Drop entries after a commit; when the store is down the deletion is sent on recovery."""
-        if not keys:
-            return
-        for key in keys:
-            self._l1.pop(key, None)
-        try:
-            await self.kv.delete(*("c:" + k for k in keys))
-            await self.kv.publish(json.dumps(list(keys)).encode())
-        except KVUnavailable:
-            # Other processes' subscriptions are down too, so their L1 copies are off.
-            log.info("cache invalidation of %d key(s) deferred until the store answers", len(keys))
+        await self.changed(keys, ())
 
     async def generation(self, group: str) -> int:
         """The current generation of a group of list entries (part of their keys)."""
@@ -182,17 +173,7 @@ class Cache:
 
     async def bump(self, *groups: str) -> None:
         """Start a new generation: every list entry of the group is missed from now on."""
-        for group in groups:
-            self._gens.pop(group, None)
-            try:
-                await self.kv.incr("gen:" + group, GEN_TTL)
-            except KVUnavailable:
-                # Sent before the next generation read; meanwhile lists are read uncached.
-                self._pending_bumps.add(group)
-        try:
-            await self.kv.publish(json.dumps(["gen:" + g for g in groups]).encode())
-        except KVUnavailable:
-            pass
+        await self.changed((), groups)
 
     async def peek(self, key: str) -> bytes | None:
         """A value kept with `keep` (None when absent or the store is down): for figures that
@@ -211,8 +192,10 @@ class Cache:
 
     async def changed(self, keys: Sequence[str], groups: Sequence[str]) -> None:
         """After a commit: drop the entries `keys` and start a new generation of each list
-        group, in one round trip to the store and one broadcast (what `invalidate` and `bump`
-        do, for a write that needs both)."""
+        group, in one round trip to the store and one broadcast (`invalidate` and `bump` are
+        its halves)."""
+        if not keys and not groups:
+            return
         for key in keys:
             self._l1.pop(key, None)
         for group in groups:
