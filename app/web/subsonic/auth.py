@@ -3,6 +3,9 @@
 | what the request carries                          | answer |
 |---------------------------------------------------|--------|
 | no `v` or no `c`                                  | 10     |
+| a `v` that is not `major.minor[.patch]`           | 10     |
+| a `v` newer than the server's 1.16 (1.17, 2.0…)   | 30     |
+| a `v` older than 1.0 (0.9…)                       | 20     |
 | `apiKey` together with any of `u`, `p`, `t`, `s`  | 43     |
 | an `apiKey` that is no app password               | 44     |
 | none of `apiKey`, `p`, `t`, `s`                   | 10     |
@@ -10,6 +13,11 @@
 | `t` without `s`, or `s` without `t`               | 10     |
 | `p` or `t`+`s` without `u`                        | 10     |
 | a wrong username or secret                        | 40     |
+
+The version rule is the reference's (subsonic-versions): a server serves a client of the same major
+version and a minor version no greater than its own; the third number does not count. Apps send
+anything from 1.1.0 to 1.16.1, and all of that is served. Public methods (getOpenSubsonicExtensions,
+which apps call to probe a server before they have credentials) check none of this.
 
 A parameter counts as given when it has a non-empty value. The secret is an app password
 (app/services/app_passwords.py), never the account's password: `p` as it is or `enc:` + hex
@@ -25,6 +33,7 @@ spend a budget), while 0 shows the message as it is.
 from __future__ import annotations
 
 import binascii
+import re
 
 from aiohttp import web
 from multidict import MultiDictProxy
@@ -33,15 +42,20 @@ from app.errors import Forbidden, RateLimited, Unauthenticated
 from app.services.app_passwords import AppCaller
 from app.web import keys
 from app.web.params import client_ip, public_origin
+from app.web.subsonic.envelope import PROTOCOL_VERSION
 from app.web.subsonic.errors import (
+    CLIENT_TOO_OLD,
     CONFLICTING_MECHANISMS,
     GENERIC,
     INVALID_API_KEY,
     MISSING_PARAMETER,
+    SERVER_TOO_OLD,
     WRONG_CREDENTIALS,
     SubsonicError,
 )
 
+VERSION = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})(?:\.[0-9]{1,9})?", re.ASCII)
+SERVER_MAJOR, SERVER_MINOR = (int(n) for n in PROTOCOL_VERSION.split(".")[:2])
 ME_SECTION = "apps"  # the id of the "Apps and devices" section of templates/me.html
 WRONG_MESSAGE = (
     "Wrong username or password. Sonora does not accept your account password here: make an app"
@@ -58,6 +72,22 @@ def help_url(request: web.Request) -> str:
     """The /me page's "Apps and devices" section, as the client reached this server."""
     path = request.app.router["me_page"].url_for()
     return str(public_origin(request).join(path).with_fragment(ME_SECTION))
+
+
+def check_version(v: str) -> None:
+    """Nothing when this server serves protocol version `v`; else error 10 (not a version), 30
+    (newer than the server's: the server must upgrade) or 20 (older: the client must)."""
+    match = VERSION.fullmatch(v.strip())
+    if match is None:
+        raise SubsonicError(MISSING_PARAMETER, f"Parameter 'v' must be a protocol version such as"
+                            f" {PROTOCOL_VERSION}, not {v[:20]!r}")
+    major, minor = int(match[1]), int(match[2])
+    if major > SERVER_MAJOR or (major == SERVER_MAJOR and minor > SERVER_MINOR):
+        raise SubsonicError(SERVER_TOO_OLD, "Incompatible Subsonic REST protocol version. Server"
+                            f" must upgrade. (This server speaks {PROTOCOL_VERSION}.)")
+    if major < SERVER_MAJOR:
+        raise SubsonicError(CLIENT_TOO_OLD, "Incompatible Subsonic REST protocol version. Client"
+                            f" must upgrade. (This server speaks {PROTOCOL_VERSION}.)")
 
 
 def decode_password(p: str) -> str | None:
@@ -77,6 +107,7 @@ async def authenticate(request: web.Request, values: MultiDictProxy[str]) -> tup
     if not _given(values, "v") or not _given(values, "c"):
         raise SubsonicError(MISSING_PARAMETER,
                             "Parameters 'v' (protocol version) and 'c' (client name) are required")
+    check_version(values.get("v") or "")
     client = values.get("c") or ""
     u, p, t, s = (_given(values, name) for name in ("u", "p", "t", "s"))
     api_key = _given(values, "apiKey")
