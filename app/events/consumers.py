@@ -25,6 +25,7 @@ from app.container import Services
 from app.events import AdminAction, CatalogChanged, PlayRecorded
 from app.repos import outbox as outbox_rows
 from app.repos.db import Database, Tx
+from app.services import indexer
 
 log = logging.getLogger(__name__)
 Effect = Callable[[Tx, dict[str, Any]], Awaitable[None]]
@@ -97,10 +98,10 @@ def search_index_consumer(services: Services) -> ConsumerSpec:
 
     async def handle(envelope: dict[str, Any]) -> None:
         # READ COMMITTED: every read of the effect sees what is committed now, as a rebuild does.
-        await live.handle(lambda effect: apply_once(db, "search_index", envelope, effect,
+        await live.handle(lambda effect: apply_once(db, indexer.CONSUMER, envelope, effect,
                                                     "READ COMMITTED"))
 
-    return ConsumerSpec("search_index", [CatalogChanged.pattern], handle, stop=live.stop,
+    return ConsumerSpec(indexer.CONSUMER, [CatalogChanged.pattern], handle, stop=live.stop,
                         close=live.close)
 
 

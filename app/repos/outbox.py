@@ -6,9 +6,12 @@ which consumer applied which event."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from app.repos.db import Database, Row, Tx
+
+MARK_CHUNK = 500  # event ids per statement when a rebuild records what it covered
 
 
 async def add(tx: Tx, event_id: str, type_: str, payload: str) -> None:
@@ -83,3 +86,24 @@ async def purge_processed(db: Database, older_than_days: int) -> int:
         (older_than_days,),
         idempotent=True,
     )
+
+
+async def mark_covered(db: Database, consumer: str, event_ids: Sequence[str], before: dt.datetime,
+                       recent: dt.datetime) -> None:
+    """Record as applied by `consumer` the `catalog.*` events a finished rebuild covers: those
+    listed, and every one recorded before `before` that was published after `recent` or is not
+    published yet (older ones were delivered long ago). Ones already recorded stay as they are."""
+    await db.execute(
+        "INSERT INTO processed_events (consumer, event_id, processed_at)"
+        " SELECT %s, event_id, UTC_TIMESTAMP(6) FROM outbox"
+        " WHERE created_at < %s AND type LIKE 'catalog.%%'"
+        " AND (published_at IS NULL OR published_at > %s)"
+        " ON DUPLICATE KEY UPDATE processed_events.event_id = processed_events.event_id",
+        (consumer, before, recent))
+    for start in range(0, len(event_ids), MARK_CHUNK):
+        chunk = event_ids[start:start + MARK_CHUNK]
+        await db.execute(
+            "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES "
+            + ", ".join(["(%s, %s, UTC_TIMESTAMP(6))"] * len(chunk))
+            + " ON DUPLICATE KEY UPDATE event_id = event_id",
+            tuple(v for event_id in chunk for v in (consumer, event_id)))

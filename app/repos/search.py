@@ -119,12 +119,12 @@ class SearchRepo:
     async def now(self) -> dt.datetime:
         return await self.db.fetchval("SELECT UTC_TIMESTAMP(6)")
 
-    async def catalog_events_since(self, since: dt.datetime) -> list[str]:
-        """Payloads of the `catalog.*` events recorded since `since` (the rebuild's catch-up)."""
-        rows = await self.db.fetchall(
-            "SELECT payload FROM outbox WHERE created_at >= %s AND type LIKE 'catalog.%%'"
+    async def catalog_events_since(self, since: dt.datetime) -> list[Row]:
+        """The `catalog.*` events recorded since `since` (the rebuild's catch-up): event_id and
+        payload."""
+        return await self.db.fetchall(
+            "SELECT event_id, payload FROM outbox WHERE created_at >= %s AND type LIKE 'catalog.%%'"
             " ORDER BY id", (since,))
-        return [r["payload"] for r in rows]
 
     # hydration: one query per type, the caller restores rank order
     async def songs(self, ids: Sequence[int]) -> list[Row]:

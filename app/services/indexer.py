@@ -19,12 +19,16 @@ from typing import Any
 from app.adapters.search import documents, make_search
 from app.adapters.search.port import SearchPort, SearchUnavailable, Target
 from app.events import CATALOG_ENTITIES, CatalogChanged
-from app.repos.db import Database, Executor, Tx
+from app.repos import outbox
+from app.repos.db import Database, DatabaseUnavailable, Executor, Tx
 from app.repos.search import SearchRepo
 
 log = logging.getLogger(__name__)
 CHUNK = 2000
 CATCH_UP_SLACK = dt.timedelta(seconds=10)
+CONSUMER = "search_index"  # the consumer that applies catalog events to the index
+# Events published longer ago than this were delivered long before a rebuild: not recorded again.
+COVER_PUBLISHED_WITHIN = dt.timedelta(days=1)
 Progress = Callable[[int, int], None]
 # Documents embed the names of entities earlier in this list (a song its album's and artist's).
 LOCK_ORDER = ("artist", "album", "song", "playlist")
@@ -119,12 +123,16 @@ class Indexer:
                     progress(done, max(grand, done))
         return done
 
-    async def catch_up(self, target: Target, since: dt.datetime) -> int:
-        """Re-derive every entity named by a `catalog.*` event recorded since `since`."""
+    async def catch_up(self, target: Target, since: dt.datetime,
+                       seen: list[str] | None = None) -> int:
+        """Re-derive every entity named by a `catalog.*` event recorded since `since` (their
+        event ids are added to `seen`)."""
         wanted: dict[str, set[int]] = {}
-        for payload in await self.repo.catalog_events_since(since):
+        for row in await self.repo.catalog_events_since(since):
+            if seen is not None:
+                seen.append(str(row["event_id"]))
             try:
-                data = json.loads(payload)["data"]
+                data = json.loads(row["payload"])["data"]
                 wanted.setdefault(str(data["entity"]), set()).add(int(data["entity_id"]))
             except (ValueError, KeyError, TypeError):
                 continue
@@ -134,18 +142,31 @@ class Indexer:
         return sum(len(ids) for ids in wanted.values())
 
     async def reindex(self, progress: Progress | None = None) -> int:
-        """Rebuild the whole index into a fresh one and swap it in; safe while the worker runs."""
+        """Rebuild the whole index into a fresh one and swap it in; safe while the worker runs.
+
+        Once the new index is in place, every `catalog.*` event it covers is recorded as applied
+        by the `search_index` consumer: those its catch-up read, and the older ones (which the
+        fill read the effect of). So after an import of 100,000 songs and a `reindex`, the
+        consumer skips the import's events (one small transaction each) instead of committing
+        the index once per song for an hour. Recorded only after the swap: a rebuild that fails
+        leaves every event to the consumer."""
         since = await self.repo.now() - CATCH_UP_SLACK
+        recent = since - COVER_PUBLISHED_WITHIN
         count = 0
+        seen: list[str] = []
 
         async def fill(target: Target) -> None:
             nonlocal count
             count = await self.fill(target, progress)
 
         async def catch_up(target: Target) -> None:
-            await self.catch_up(target, since)
+            await self.catch_up(target, since, seen)
 
         await self.search.rebuild(fill, catch_up)
+        try:
+            await outbox.mark_covered(self.db, CONSUMER, seen, since, recent)
+        except DatabaseUnavailable as exc:  # the consumer then redoes them: slower, never wrong
+            log.warning("could not record the events the rebuild covered: %s", exc)
         return count
 
 
