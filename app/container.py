@@ -17,7 +17,7 @@ from app.config import Config
 from app.media.images import ImageStore
 from app.media.store import MediaStore
 from app.repos.db import Database
-from app.services.app_passwords import AppPasswordService
+from app.services.app_passwords import AppPasswordService, SecretBox
 from app.services.audit import AuditService
 from app.services.auth import AuthService
 from app.services.authstate import AuthStateCache
@@ -112,7 +112,8 @@ class Services:
     @cached_property
     def playlists(self) -> PlaylistService:
         # Playlists and the library depend on the viewer: read uncached (SPEC 9, 12).
-        return PlaylistService(self.db, self.catalog, self.users)
+        return PlaylistService(self.db, self.catalog, self.users,
+                               SecretBox(self.config.secret_key, "share-link", "playlist"))
 
     @cached_property
     def library(self) -> LibraryService:

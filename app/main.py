@@ -65,6 +65,7 @@ from app.web.subsonic import media as subsonic_media
 from app.web.subsonic import playlists as subsonic_playlists
 from app.web.subsonic import queue as subsonic_queue
 from app.web.subsonic import searching as subsonic_searching
+from app.web.subsonic import sharing as subsonic_sharing
 from app.web.subsonic import system as subsonic_system
 from app.web.subsonic import users as subsonic_users
 
@@ -81,7 +82,7 @@ PAGE_ROUTES = [auth_pages.routes, home_pages.routes, catalog_pages.routes, accou
 SUBSONIC_TABLES = [subsonic_system.methods, subsonic_users.methods, subsonic_browsing.methods,
                    subsonic_lists.methods, subsonic_searching.methods, subsonic_media.methods,
                    subsonic_annotation.methods, subsonic_playlists.methods,
-                   subsonic_queue.methods]
+                   subsonic_sharing.methods, subsonic_queue.methods]
 MAX_BODY = 1024**2
 
 

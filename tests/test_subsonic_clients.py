@@ -69,18 +69,21 @@ class Library:
     transports: tuple[str, ...]
     wrong_password: str  # what the library raises (or returns) for error 40
     wrong_api_key: str = ""  # and for error 44, where it has apiKey
+    shares: bool = False  # its driver makes, lists, edits and deletes shares in the write run
 
 
 LIBRARIES = {lib.name: lib for lib in [
     Library("py-sonic", "1.2.0", "py_sonic_drive.py", "python",
-            ("token", "enc", "salted"), ("post-view",), "libsonic.errors.CredentialError"),
+            ("token", "enc", "salted"), ("post-view",), "libsonic.errors.CredentialError",
+            shares=True),
     Library("py-sonic2", "1.0.4", "py_sonic2_drive.py", "python3.12+",
             ("token", "enc", "salted"), ("post-view", "get-view"), "libsonic.errors.CredentialError"),
     Library("py-opensonic", "10.4.1", "py_opensonic_drive.py", "python",
             ("token", "enc", "apiKey"), ("post-view", "get-view", "post", "get"),
             "libopensonic.errors.CredentialError", "libopensonic.errors.SonicError"),
     Library("knuckles", "1.2.0", "knuckles_drive.py", "python",
-            ("plain", "token"), ("get", "post"), "knuckles.exceptions.ErrorCode40"),
+            ("plain", "token"), ("get", "post"), "knuckles.exceptions.ErrorCode40",
+            shares=True),
     Library("subsonic-connector", "0.3.12", "subsonic_connector_drive.py", "python",
             ("token", "enc"), ("post-view",), "libsonic.errors.CredentialError"),
     Library("subsonic-cli", "0.2.1", "subsonic_cli_drive.py", "python",
@@ -388,6 +391,11 @@ def test_library_streams_stars_scrobbles_and_edits_playlists(world: World, name:
         "scrobble": "ok",
         "playlist": {"created": song_ids[:2], "updated": song_ids[1:], "deleted": True},
     }
+    if lib.shares:
+        # A share of the playlist (as updated) and one of a song; each link opens for anyone
+        # until deleted.
+        want["share"] = {"playlist": song_ids[1:], "songs": song_ids[:1], "listed": True,
+                         "opens": True, "updated": True, "revoked": True}
     got = {key: ({k: sorted(v) for k, v in value.items()} if key in ("starred", "unstarred")
                  else value) for key, value in report.items()}
     wrong = {key: {"got": got[key], "want": value} for key, value in want.items()

@@ -10,14 +10,15 @@ with the playlist row locked (`lock`), so concurrent writers to one playlist tak
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from app.repos.catalog import like_pattern
 from app.repos.db import Database, Row, Tx
 
 # Cover: the playlist's own picture, else the cover of its first song (or that song's album).
-PLAYLIST_SELECT = (
-    "SELECT p.id, p.owner_id, u.username AS owner_username, u.display_name AS owner_display_name,"
+PLAYLIST_COLUMNS = (
+    "p.id, p.owner_id, u.username AS owner_username, u.display_name AS owner_display_name,"
     " p.name, p.description, p.is_public, p.is_collaborative, p.created_at, p.updated_at,"
     " p.cover_image_id AS own_cover_id,"
     " (SELECT COUNT(*) FROM playlist_songs ps WHERE ps.playlist_id = p.id) AS song_count,"
@@ -25,8 +26,16 @@ PLAYLIST_SELECT = (
     "   FROM songs s LEFT JOIN albums al ON al.id = s.album_id"
     "   WHERE s.id = (SELECT ps.song_id FROM playlist_songs ps WHERE ps.playlist_id = p.id"
     "   ORDER BY ps.sort_key LIMIT 1))) AS cover_image_id"
-    " FROM playlists p JOIN users u ON u.id = p.owner_id"
 )
+PLAYLIST_FROM = " FROM playlists p JOIN users u ON u.id = p.owner_id"
+PLAYLIST_SELECT = f"SELECT {PLAYLIST_COLUMNS}{PLAYLIST_FROM}"
+# A playlist with its share link (sql/0011), live links only: one past its expiry is as revoked.
+SHARE_SELECT = (
+    f"SELECT {PLAYLIST_COLUMNS}, sh.token_box, sh.description AS share_description,"
+    " sh.created_at AS shared_at, sh.expires_at, sh.visit_count, sh.last_visited_at"
+    f"{PLAYLIST_FROM} JOIN playlist_shares sh ON sh.playlist_id = p.id"
+)
+LIVE = "(sh.expires_at IS NULL OR sh.expires_at > CURRENT_TIMESTAMP(6))"
 GAP = 1 << 20  # between keys after a renumbering: room for ~20 halvings at one spot
 PARK = 1 << 62  # above any key in use (10,000 entries x GAP is ~2^34)
 # Who may see a playlist: everyone when public, else its owner and its collaborators.
@@ -305,14 +314,60 @@ class PlaylistRepo:
             (playlist_id, user_id),
         )
 
-    # share links (only a hash of the token is kept)
-    async def set_share(self, tx: Tx, playlist_id: int, share_hash: str | None) -> None:
-        await tx.execute("UPDATE playlists SET share_hash = %s WHERE id = %s", (share_hash, playlist_id))
+    # share links (sql/0011): found by a hash of the token; the token itself kept encrypted
+    async def set_share(self, tx: Tx, playlist_id: int, token_hash: str, token_box: str,
+                        description: str, expires_at: datetime | None) -> None:
+        """The playlist's one link, replacing any earlier one (a new link starts uncounted)."""
+        await tx.execute(
+            "INSERT INTO playlist_shares (playlist_id, token_hash, token_box, description,"
+            " expires_at) VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE"
+            " token_hash = VALUES(token_hash), token_box = VALUES(token_box),"
+            " description = VALUES(description), expires_at = VALUES(expires_at),"
+            " created_at = CURRENT_TIMESTAMP(6), visit_count = 0, last_visited_at = NULL",
+            (playlist_id, token_hash, token_box, description, expires_at),
+        )
 
-    async def by_share(self, share_hash: str) -> Row | None:
-        return await self.db.fetchone(f"{PLAYLIST_SELECT} WHERE p.share_hash = %s", (share_hash,))
+    async def remove_share(self, tx: Tx, playlist_id: int) -> int:
+        return await tx.rowcount("DELETE FROM playlist_shares WHERE playlist_id = %s", (playlist_id,))
+
+    async def lock_share(self, tx: Tx, playlist_id: int) -> bool:
+        """Lock the playlist's live link until the transaction ends; False when it has none."""
+        return bool(await tx.fetchval(
+            f"SELECT 1 FROM playlist_shares sh WHERE sh.playlist_id = %s AND {LIVE} FOR UPDATE",
+            (playlist_id,),
+        ))
+
+    async def update_share(self, tx: Tx, playlist_id: int, changes: dict[str, Any]) -> None:
+        allowed = ("description", "expires_at")
+        sets = [f"{k} = %s" for k in allowed if k in changes]
+        if sets:
+            await tx.execute(f"UPDATE playlist_shares SET {', '.join(sets)} WHERE playlist_id = %s",
+                             (*[changes[k] for k in allowed if k in changes], playlist_id))
+
+    async def visit(self, token_hash: str) -> bool:
+        """Count a visit of a live link in one statement (no playlist row, lock or event: a
+        visit changes nothing a cache holds); False when no live link has this hash."""
+        return bool(await self.db.rowcount(
+            "UPDATE playlist_shares sh SET sh.visit_count = sh.visit_count + 1,"
+            f" sh.last_visited_at = CURRENT_TIMESTAMP(6) WHERE sh.token_hash = %s AND {LIVE}",
+            (token_hash,),
+        ))
+
+    async def by_share(self, token_hash: str) -> Row | None:
+        return await self.db.fetchone(f"{SHARE_SELECT} WHERE sh.token_hash = %s AND {LIVE}",
+                                      (token_hash,))
+
+    async def share_of(self, playlist_id: int) -> Row | None:
+        return await self.db.fetchone(f"{SHARE_SELECT} WHERE p.id = %s AND {LIVE}", (playlist_id,))
+
+    async def shares_of(self, owner_id: int, limit: int) -> list[Row]:
+        """The owner's live links whose token can be shown (made since sql/0011), newest first."""
+        return await self.db.fetchall(
+            f"{SHARE_SELECT} WHERE p.owner_id = %s AND sh.token_box IS NOT NULL AND {LIVE}"
+            " ORDER BY sh.created_at DESC, p.id DESC LIMIT %s", (owner_id, limit),
+        )
 
     async def has_share(self, playlist_id: int) -> bool:
         return bool(await self.db.fetchval(
-            "SELECT share_hash IS NOT NULL FROM playlists WHERE id = %s", (playlist_id,)
+            f"SELECT 1 FROM playlist_shares sh WHERE sh.playlist_id = %s AND {LIVE}", (playlist_id,)
         ))

@@ -73,33 +73,37 @@ def _derive(server_secret: str, purpose: bytes) -> bytes:
 
 
 class SecretBox:
-    """The keys derived from the server's secret key, and what is done with them."""
+    """The keys derived from the server's secret key, and what is done with them. `purpose`
+    names what the secrets are and `owner` the kind of row a box is bound to: each purpose has
+    keys of its own (app passwords: "app-password" of a "user"; share links: "share-link" of a
+    "playlist")."""
 
-    def __init__(self, server_secret: str) -> None:
-        self._lookup_key = _derive(server_secret, b"sonora app-password lookup v1")
-        self._aead = AESGCM(_derive(server_secret, b"sonora app-password encryption v1"))
+    def __init__(self, server_secret: str, purpose: str = "app-password", owner: str = "user"
+                 ) -> None:
+        self._lookup_key = _derive(server_secret, f"sonora {purpose} lookup v1".encode())
+        self._aead = AESGCM(_derive(server_secret, f"sonora {purpose} encryption v1".encode()))
+        self._bound_to = f"sonora {purpose} of {owner}"
 
     def lookup(self, secret: str) -> str:
         """The keyed hash an app password is found by (64 hex digits)."""
         return hmac.new(self._lookup_key, secret.encode("utf-8", "surrogatepass"),
                         hashlib.sha256).hexdigest()
 
-    @staticmethod
-    def _owner(user_id: int) -> bytes:
-        # Bound to its owner: a box copied onto another user's row does not open.
-        return f"sonora app-password of user {user_id}".encode()
+    def _owner(self, owner_id: int) -> bytes:
+        # Bound to its owner: a box copied onto another row does not open.
+        return f"{self._bound_to} {owner_id}".encode()
 
-    def seal(self, user_id: int, secret: str) -> str:
+    def seal(self, owner_id: int, secret: str) -> str:
         """The secret encrypted for its owner: base64 of the nonce, ciphertext and tag."""
         nonce = secrets.token_bytes(NONCE)
-        sealed = nonce + self._aead.encrypt(nonce, secret.encode(), self._owner(user_id))
+        sealed = nonce + self._aead.encrypt(nonce, secret.encode(), self._owner(owner_id))
         return base64.b64encode(sealed).decode()
 
-    def open(self, user_id: int, box: str) -> str | None:
+    def open(self, owner_id: int, box: str) -> str | None:
         """The secret in `box`, or None when it does not open (another key or owner, tampered)."""
         try:
             raw = base64.b64decode(box, validate=True)
-            return self._aead.decrypt(raw[:NONCE], raw[NONCE:], self._owner(user_id)).decode()
+            return self._aead.decrypt(raw[:NONCE], raw[NONCE:], self._owner(owner_id)).decode()
         except (InvalidTag, ValueError, binascii.Error):
             return None
 

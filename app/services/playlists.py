@@ -13,6 +13,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pymysql
@@ -22,14 +23,17 @@ from app.errors import Forbidden, InvalidInput, NotFound
 from app.repos.db import Database, Row, Tx
 from app.repos.playlists import PlaylistRepo
 from app.services import validation as v
+from app.services.app_passwords import SecretBox
 from app.services.catalog import Actor, CatalogService, image_url
 from app.services.types import (
     Collaborator,
     Links,
+    OwnShare,
     Page,
     Playlist,
     PlaylistEntry,
     PlaylistWithSongs,
+    Share,
     Song,
     UserRef,
 )
@@ -37,6 +41,7 @@ from app.services.users import UserService
 
 MAX_ENTRIES = 10_000
 MAX_IDS = 100
+MAX_SHARES = 1000  # the most share links one listing shows
 T = TypeVar("T")
 
 
@@ -141,7 +146,31 @@ def playlist_fields(body: dict[str, Any], creating: bool) -> dict[str, Any]:
 
 
 def share_hash(token: str) -> str:
+    """What a share link is found by. Unkeyed (as before sql/0011), so links outlive a change of
+    SONORA_SECRET_KEY; the token's 256 random bits are what keep it from being guessed back."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def share_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """A share link's validated `description` and `expires_at` (an aware time in the future, or
+    None: never), each only when given; stored naive UTC, as MySQL keeps times."""
+    errors = v.Fields()
+    out: dict[str, Any] = {}
+    if body.get("description") is not None:
+        out["description"] = v.clean_text(body["description"], "description", errors,
+                                          max_len=1000)
+    if "expires_at" in body:
+        when = body["expires_at"]
+        if when is None:
+            out["expires_at"] = None
+        elif not isinstance(when, datetime) or when.tzinfo is None:
+            errors.add("expires_at", "must be a time with its zone")
+        elif when <= datetime.now(UTC):
+            errors.add("expires_at", "must be in the future")
+        else:
+            out["expires_at"] = when.astimezone(UTC).replace(tzinfo=None)
+    errors.check()
+    return out
 
 
 @dataclass(frozen=True)
@@ -160,12 +189,14 @@ class Access:
 class PlaylistService:
     """Playlists, read and written with the viewer's rights checked each time (never cached)."""
 
-    def __init__(self, db: Database, catalog: CatalogService, users: UserService) -> None:
+    def __init__(self, db: Database, catalog: CatalogService, users: UserService,
+                 share_box: SecretBox) -> None:
         self.db = db
         self.catalog = catalog
         self.links = catalog.links  # covers are images of the same API as the catalogue's
         self.users = users
         self.repo = PlaylistRepo(db)
+        self.share_box = share_box  # share-link tokens, sealed to their playlist
 
     # reads -------------------------------------------------------------------------------
     async def access(self, playlist_id: int, viewer_id: int) -> Access:
@@ -233,14 +264,46 @@ class PlaylistService:
                  "added_at": v.rfc3339(r["added_at"])}
                 for r in await self.repo.collaborators(playlist_id)]
 
-    async def shared(self, token: str) -> Playlist:
-        """The playlist behind a share link, whatever its visibility; 404 once revoked."""
+    # share links ------------------------------------------------------------------------
+    def _share_json(self, row: Row) -> Share:
+        return {"playlist": playlist_json(row, self.links),
+                "description": row["share_description"],
+                "created_at": v.rfc3339(row["shared_at"]),
+                "expires_at": v.rfc3339(row["expires_at"]),
+                "visit_count": int(row["visit_count"]),
+                "last_visited_at": v.rfc3339(row["last_visited_at"])}
+
+    def _own_share_json(self, row: Row) -> OwnShare | None:
+        """The link with its token, or None when the token cannot be read back (a link made
+        before sql/0011, or sealed under another SONORA_SECRET_KEY)."""
+        token = self.share_box.open(int(row["id"]), row["token_box"] or "")
+        return None if token is None else {**self._share_json(row), "token": token}
+
+    async def shared(self, token: str, *, visit: bool = False) -> Share:
+        """The playlist behind a live share link, whatever its visibility; 404 once revoked or
+        past its expiry. `visit` counts a visit (one UPDATE of the link's row)."""
         if not 20 <= len(token) <= 100:
             raise NotFound("No such link")
-        row = await self.repo.by_share(share_hash(token))
+        hashed = share_hash(token)
+        if visit and not await self.repo.visit(hashed):
+            raise NotFound("No such link")
+        row = await self.repo.by_share(hashed)
         if row is None:
             raise NotFound("No such link")
-        return playlist_json(row, self.links)
+        return self._share_json(row)
+
+    async def shares(self, owner_id: int) -> list[OwnShare]:
+        """The owner's live share links (those whose token can be shown), newest first."""
+        found = [self._own_share_json(r) for r in await self.repo.shares_of(owner_id, MAX_SHARES)]
+        return [share for share in found if share is not None]
+
+    async def own_share(self, playlist_id: int, viewer_id: int) -> OwnShare:
+        """The viewer's live share link of their playlist; 404 for anyone else's, or none."""
+        row = await self.repo.share_of(playlist_id)
+        share = self._own_share_json(row) if row is not None and row["owner_id"] == viewer_id else None
+        if share is None:
+            raise NotFound("No such share")
+        return share
 
     async def shared_songs(self, playlist_id: int, limit: int, offset: int) -> PlaylistWithSongs:
         row = await self.repo.get(playlist_id)
@@ -500,17 +563,69 @@ class PlaylistService:
             await self.repo.touch(tx, playlist_id)
             await self._changed(tx, playlist_id)
 
-    async def share(self, playlist_id: int, viewer_id: int) -> str:
-        """A new share-link token (any earlier link stops working); only a hash is stored."""
+    async def _set_share(self, tx: Tx, playlist_id: int, fields: dict[str, Any]) -> str:
+        """A new token for the playlist's link (any earlier one stops working): found by its
+        hash, kept sealed to the playlist so its owner can be shown it again."""
         token = secrets.token_urlsafe(32)
+        await self.repo.set_share(tx, playlist_id, share_hash(token),
+                                  self.share_box.seal(playlist_id, token),
+                                  fields.get("description", ""), fields.get("expires_at"))
+        return token
+
+    async def share(self, playlist_id: int, viewer_id: int, body: dict[str, Any] | None = None
+                    ) -> str:
+        """A new share-link token (the owner's; any earlier link stops working), with the
+        link's `description` and `expires_at` from `body` (share_fields)."""
+        fields = share_fields(body or {})
         async with self.db.transaction() as tx:
             access = await self._locked(tx, playlist_id, viewer_id)
             self._owner_only(access, "share it by link")
-            await self.repo.set_share(tx, playlist_id, share_hash(token))
-        return token
+            return await self._set_share(tx, playlist_id, fields)
+
+    async def share_songs(self, viewer_id: int, name: str, song_ids: Sequence[int],
+                          body: dict[str, Any]) -> tuple[int, str]:
+        """A new private playlist of the viewer's holding `song_ids` in order, shared by link
+        (Subsonic's createShare of songs and albums), in one transaction: (its id, the token)."""
+        fields = playlist_fields({"name": name}, creating=True)
+        link = share_fields(body)
+        if not 1 <= len(song_ids) <= MAX_ENTRIES:
+            raise InvalidInput(f"A playlist holds 1 to {MAX_ENTRIES:,} songs",
+                               details={"fields": {"song_ids": f"must hold 1 to {MAX_ENTRIES:,} songs"}})
+        try:
+            async with self.db.transaction() as tx:
+                playlist_id = await self.repo.insert(tx, viewer_id, fields)
+                await self._require_songs(tx, song_ids)
+                await self.repo.insert_entries(tx, playlist_id, 0, 0, song_ids, viewer_id)
+                token = await self._set_share(tx, playlist_id, link)
+                await self._changed(tx, playlist_id)
+        except pymysql.err.IntegrityError as exc:  # a song deleted meanwhile
+            raise InvalidInput(details={"fields": {"song_ids": "no such song"}}) from exc
+        return playlist_id, token
+
+    async def _lock_own_share(self, tx: Tx, playlist_id: int, viewer_id: int) -> None:
+        """Lock the viewer's live link of their playlist; 404 for anyone else's, or none."""
+        row = await self.repo.lock(tx, playlist_id)
+        if row is None or row["owner_id"] != viewer_id:
+            raise NotFound("No such share")
+        if not await self.repo.lock_share(tx, playlist_id):
+            raise NotFound("No such share")
+
+    async def update_share(self, playlist_id: int, viewer_id: int, body: dict[str, Any]) -> None:
+        """Change the `description` and `expires_at` (None: never) of the viewer's live link."""
+        changes = share_fields(body)
+        async with self.db.transaction() as tx:
+            await self._lock_own_share(tx, playlist_id, viewer_id)
+            await self.repo.update_share(tx, playlist_id, changes)
+
+    async def revoke_share(self, playlist_id: int, viewer_id: int) -> None:
+        """Revoke the viewer's live link of their playlist; 404 for anyone else's, or none."""
+        async with self.db.transaction() as tx:
+            await self._lock_own_share(tx, playlist_id, viewer_id)
+            await self.repo.remove_share(tx, playlist_id)
 
     async def unshare(self, playlist_id: int, viewer_id: int) -> None:
+        """The owner revokes the playlist's link, if it has one (an expired one too)."""
         async with self.db.transaction() as tx:
             access = await self._locked(tx, playlist_id, viewer_id)
             self._owner_only(access, "revoke its link")
-            await self.repo.set_share(tx, playlist_id, None)
+            await self.repo.remove_share(tx, playlist_id)

@@ -233,6 +233,23 @@ class Collaborator(TypedDict):
     added_at: str
 
 
+class Share(TypedDict):
+    """A playlist's live share link, as its visitors' page shows it (no token: they hold it)."""
+
+    playlist: Playlist
+    description: str
+    created_at: str
+    expires_at: str | None
+    visit_count: int
+    last_visited_at: str | None
+
+
+class OwnShare(Share):
+    """A share link as its owner manages it: with its token (the web layer builds the URL)."""
+
+    token: str
+
+
 # ---------------------------------------------------------------- the library
 
 

@@ -13,6 +13,8 @@ import argparse
 import hashlib
 import json
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,6 +70,15 @@ def attempt(call: Callable[[], Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - reporting whatever the library raises is the point
         return {"error": failure(exc)}
     return {"error": None, "returned": returned}
+
+
+def opens(url: str) -> bool:
+    """Whether a share link opens (200) for someone with no credentials at all."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - the test's own server
+            return bool(resp.status == 200)
+    except urllib.error.HTTPError:
+        return False
 
 
 def sha256(data: bytes) -> str:

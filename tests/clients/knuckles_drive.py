@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import mimetypes
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import knuckles
 import requests
-from drive_common import USER, arguments, attempt, emit, ids, pick, sha256
+from drive_common import USER, arguments, attempt, emit, ids, opens, pick, sha256
 
 
 def connect(url: str, username: str, secret: str, mode: str, transport: str) -> Any:
@@ -133,10 +133,36 @@ def writes(sub: Any, ask: dict[str, Any]) -> dict[str, Any]:
     sub.playlists.update_playlist(created.id, song_ids_to_add=ask["songs"][2:],
                                   song_indexes_to_remove=[0])
     updated = ids(sub.playlists.get_playlist(created.id).songs)
+    report["share"] = shares(sub, ask, created.id)
     sub.playlists.delete_playlist(created.id)
     report["playlist"] = {"created": songs, "updated": updated,
                           "deleted": created.id not in ids(sub.playlists.get_playlists())}
     return report
+
+
+def shares(sub: Any, ask: dict[str, Any], playlist: str) -> dict[str, Any]:
+    """createShare of the playlist and of a song (expiring tomorrow: knuckles sends the
+    milliseconds with a fraction), getShares, the links opened, updateShare, deleteShare (and the
+    song share's playlist deleted after, by name)."""
+    sharing = sub.sharing
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    by_list = sharing.create_share([playlist], f"{ask['playlist']} list", tomorrow)
+    by_song = sharing.create_share([ask["song"]], f"{ask['playlist']} song", tomorrow)
+    made = [by_list.id, by_song.id]
+    listed = {s.id: s for s in sharing.get_shares()}
+    opened = opens(by_list.url)
+    sharing.update_share(by_list.id, f"{ask['playlist']} renamed")
+    renamed = sharing.get_share(by_list.id)
+    for share_id in made:
+        sharing.delete_share(share_id)
+    left = ids(sharing.get_shares())
+    for p in sub.playlists.get_playlists():
+        if p.name == f"{ask['playlist']} song":
+            sub.playlists.delete_playlist(p.id)
+    return {"playlist": ids(by_list.songs), "songs": ids(by_song.songs),
+            "listed": all(i in listed for i in made), "opens": opened,
+            "updated": renamed is not None and renamed.description == f"{ask['playlist']} renamed",
+            "revoked": not set(made) & set(left) and not opens(by_list.url)}
 
 
 def main() -> None:

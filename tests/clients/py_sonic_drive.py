@@ -12,6 +12,7 @@ Also serves py-sonic 1.1.2, which subsonic-connector installs: the same `Connect
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 import libsonic
@@ -28,6 +29,7 @@ from drive_common import (
     host_and_port,
     ids,
     index_artists,
+    opens,
     pick,
     picks,
     sha256,
@@ -96,11 +98,37 @@ def writes(conn: Any, ask: dict[str, Any]) -> dict[str, Any]:
     created = conn.getPlaylist(mine[0]["id"])["playlist"]
     conn.updatePlaylist(created["id"], songIdsToAdd=ask["songs"][2:], songIndexesToRemove=[0])
     updated = conn.getPlaylist(created["id"])["playlist"]
+    report["share"] = shares(conn, ask, created["id"])
     conn.deletePlaylist(created["id"])
     left = conn.getPlaylists()["playlists"].get("playlist", [])
     report["playlist"] = {"created": ids(created.get("entry")), "updated": ids(updated.get("entry")),
                           "deleted": created["id"] not in ids(left)}
     return report
+
+
+def shares(conn: Any, ask: dict[str, Any], playlist: str) -> dict[str, Any]:
+    """createShare of the playlist and of a song (expiring tomorrow), getShares, the links
+    opened, updateShare, deleteShare (and the song share's playlist deleted after, by name)."""
+    tomorrow = time.time() + 86_400
+    by_list = conn.createShare([playlist], description=f"{ask['playlist']} list",
+                               expires=tomorrow)["shares"]["share"][0]
+    by_song = conn.createShare([ask["song"]], description=f"{ask['playlist']} song",
+                               expires=tomorrow)["shares"]["share"][0]
+    made = [by_list["id"], by_song["id"]]
+    listed = {s["id"]: s for s in conn.getShares()["shares"].get("share", [])}
+    opened = opens(by_list["url"])
+    conn.updateShare(by_list["id"], description=f"{ask['playlist']} renamed")
+    renamed = {s["id"]: s for s in conn.getShares()["shares"].get("share", [])}
+    for share_id in made:
+        conn.deleteShare(share_id)
+    left = ids(conn.getShares()["shares"].get("share"))
+    for p in conn.getPlaylists()["playlists"].get("playlist", []):
+        if p["name"] == f"{ask['playlist']} song":
+            conn.deletePlaylist(p["id"])
+    return {"playlist": ids(by_list.get("entry")), "songs": ids(by_song.get("entry")),
+            "listed": all(i in listed for i in made), "opens": opened,
+            "updated": renamed[by_list["id"]]["description"] == f"{ask['playlist']} renamed",
+            "revoked": not set(made) & set(left) and not opens(by_list["url"])}
 
 
 def main() -> None:

@@ -218,13 +218,17 @@ async def playlist_entries(request: web.Request) -> web.Response:
 
 @routes.get(r"/s/{token:[A-Za-z0-9_-]{20,100}}", name="shared_playlist_page")
 async def shared_playlist(request: web.Request) -> web.Response:
-    """Anyone holding the link sees the playlist (read-only), and nothing else of its owner."""
+    """Anyone holding the link sees the playlist (read-only), and nothing else of its owner.
+    Opening it counts a visit (its first page only: paging through is the same visit)."""
     service = request.app[keys.PLAYLISTS]
-    playlist = await service.shared(request.match_info["token"])
     page = page_number(request)
+    share = await service.shared(request.match_info["token"],
+                                 visit=page == 1 and request.method == "GET")
+    playlist = share["playlist"]
     full = await service.shared_songs(playlist["id"], PER_PAGE, (page - 1) * PER_PAGE)
     response = await render(request, "shared_playlist.html", {
-        "playlist": playlist, "entries": full["songs"]["items"],
+        "playlist": playlist, "share_description": share["description"],
+        "entries": full["songs"]["items"],
         "offset": (page - 1) * PER_PAGE,
         "pager": pager(request, "shared_playlist_page", playlist["song_count"], page, PER_PAGE,
                         token=request.match_info["token"]),
