@@ -260,3 +260,26 @@ async def test_bad_ids_and_filters(client, admin):
     resp = await client.get("/api/song?q=%27%3B%20DROP%20TABLE%20songs%3B--&nonsense=1", headers=h)
     assert resp.status == 200
     assert (await client.put("/api/song/1", json={"year": "soon"}, headers=h)).status in (404, 422)
+
+
+async def test_an_albums_songs_carry_their_featured_artists_in_credit_order(client, admin, audio_dir):
+    """The album answer reads its songs and their featured artists in one statement: the same
+    credits, in the same order, as each song read alone."""
+    word = unique("Feat")
+    album = f"{word} Album"
+    guests = [f"{word} Zed", f"{word} Amy"]  # credit order, not name order
+    plain = make_audio(audio_dir, "mp3", seconds=1.0, title=f"{word} One", artist=f"{word} Main",
+                       album=album, track=1)
+    credited = make_audio(audio_dir, "mp3", seconds=1.0, title=f"{word} Two",
+                          artist=f"{word} Main; {guests[0]}; {guests[1]}", album=album, track=2)
+    made = []
+    for path in (plain, credited):
+        resp = await upload(client, admin, path)
+        assert resp.status == 201, await resp.text()
+        made.append(await resp.json())
+    listed = await (await client.get(f"/api/album/{made[0]['album_id']}", headers=admin.headers)).json()
+    assert [s["id"] for s in listed["songs"]] == [made[0]["id"], made[1]["id"]]
+    assert listed["songs"][0]["featured_artists"] == []
+    assert [a["name"] for a in listed["songs"][1]["featured_artists"]] == guests
+    alone = await (await client.get(f"/api/song/{made[1]['id']}", headers=admin.headers)).json()
+    assert listed["songs"][1]["featured_artists"] == alone["featured_artists"]

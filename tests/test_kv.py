@@ -121,6 +121,7 @@ async def test_redis_keeps_deletes_made_while_down_and_sends_them_after() -> Non
         try:
             await kv.set("stale", b"old", 30)
             await kv.set("stale3", b"old", 30)
+            await kv.set("lock:filled", b"1", 30)
             proxy.cut()
             with pytest.raises(KVUnavailable):
                 await kv.delete("stale")
@@ -128,12 +129,15 @@ async def test_redis_keeps_deletes_made_while_down_and_sends_them_after() -> Non
                 await kv.delete("stale2")  # during the cool-down: kept too
             with pytest.raises(KVUnavailable):
                 await kv.delete_and_incr(["stale3"], ["gen"], 30)  # a write's invalidation too
+            with pytest.raises(KVUnavailable):
+                await kv.set_and_delete("filled", b"v", 30, "lock:filled")  # a fill's lock too
             assert await direct.get("stale") == b"old"  # not sent yet
             proxy.restore()
             await asyncio.sleep(RedisKV.COOL_DOWN + 0.1)
             # The first read after the outage sends the kept deletion before answering.
             assert await kv.get("stale") is None
             assert await direct.get("stale") is None and await direct.get("stale3") is None
+            assert await direct.get("lock:filled") is None
             assert kv._pending_deletes == set()
         finally:
             await kv.close()
@@ -172,3 +176,15 @@ async def test_delete_and_incr_does_both_at_once(kv: KeyValue) -> None:
     assert await kv.get("gen-1") == b"2" and 0 < await kv.ttl("gen-1") <= 0.5
     await kv.delete_and_incr(["kept"], [], 10)
     assert await kv.get("kept") is None
+
+
+async def test_set_and_delete_does_both_at_once(kv: KeyValue) -> None:
+    """A cache fill: the value stored with its expiry and the fill's lock released, in one call."""
+    await kv.add("lock:entry", b"1", 10)
+    await kv.set("other", b"o", 10)
+    await kv.set_and_delete("entry", b"value", 0.5, "lock:entry")
+    assert await kv.mget(["entry", "lock:entry", "other"]) == [b"value", None, b"o"]
+    assert 0 < await kv.ttl("entry") <= 0.5
+    assert await kv.add("lock:entry", b"1", 10)  # released: the next fill can take it
+    await kv.set_and_delete("entry", b"newer", 10)  # nothing to delete
+    assert await kv.get("entry") == b"newer"

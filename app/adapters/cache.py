@@ -142,9 +142,11 @@ class Cache:
         value = await loader()
         payload = _encode(value)
         try:
-            await self.kv.set("c:" + key, payload, self._ttl(ttl if value is not None else min(ttl, 30)))
-            if got_lock:
-                await self.kv.delete(lock)
+            keep = self._ttl(ttl if value is not None else min(ttl, 30))
+            if got_lock:  # the value stored and the lock released in one round trip
+                await self.kv.set_and_delete("c:" + key, payload, keep, lock)
+            else:
+                await self.kv.set("c:" + key, payload, keep)
         except KVUnavailable:
             return payload
         self._remember(key, payload)

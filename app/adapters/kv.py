@@ -39,6 +39,7 @@ class KeyValue(Protocol):
     async def mget(self, keys: list[str]) -> list[bytes | None]: ...
     async def set(self, key: str, value: bytes, ttl: float) -> None: ...
     async def add(self, key: str, value: bytes, ttl: float) -> bool: ...
+    async def set_and_delete(self, key: str, value: bytes, ttl: float, *deletes: str) -> None: ...
     async def delete(self, *keys: str) -> None: ...
     async def incr(self, key: str, ttl: float) -> tuple[int, float]: ...
     async def delete_and_incr(self, deletes: Sequence[str], incrs: Sequence[str], ttl: float
@@ -107,6 +108,11 @@ class MemoryKV:
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         self._put(key, value, ttl)
+
+    async def set_and_delete(self, key: str, value: bytes, ttl: float, *deletes: str) -> None:
+        """`set` one key and `delete` others, at once."""
+        self._put(key, value, ttl)
+        await self.delete(*deletes)
 
     async def add(self, key: str, value: bytes, ttl: float) -> bool:
         if self._live(key) is not None:
@@ -248,6 +254,24 @@ class RedisKV:
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         async with self._command():
             await self.client.set(self.prefix + key, value, px=max(1, int(ttl * 1000)))
+
+    async def set_and_delete(self, key: str, value: bytes, ttl: float, *deletes: str) -> None:
+        """`set` one key and `delete` others in one round trip (a cache fill releasing its
+        lock); when Redis is down the deletions are kept as `delete` keeps them."""
+        full = [self.prefix + k for k in deletes]
+        if time.monotonic() < self._down_until:
+            self._pending_deletes.update(full)
+            raise KVUnavailable("redis is cooling down after a failure")
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.set(self.prefix + key, value, px=max(1, int(ttl * 1000)))
+                if full:
+                    pipe.delete(*full)
+                await pipe.execute()
+            await self._flush_pending()
+        except (RedisError, OSError) as exc:
+            self._pending_deletes.update(full)
+            raise self._failed(exc) from exc
 
     async def add(self, key: str, value: bytes, ttl: float) -> bool:
         async with self._command():

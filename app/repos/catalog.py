@@ -53,6 +53,22 @@ COUNT_CAP = 10_000  # past this many rows a filtered count is an estimate, not a
 Query = tuple[str, list[Any]]
 
 
+# A song's featured artists in credit order as one JSON value ([{"id", "name"}…], NULL for none).
+FEATURED_JSON = (
+    "(SELECT JSON_ARRAYAGG(JSON_OBJECT('id', fa.id, 'name', fa.name) ORDER BY sa.position)"
+    " FROM song_artists sa JOIN artists fa ON fa.id = sa.artist_id WHERE sa.song_id = s.id)"
+    " AS featured_json"
+)
+
+
+def album_songs_sql(album_id: int, limit: int) -> Query:
+    """An album's songs, whole rows with their featured artists (`featured_json`), in play order
+    along the (album, disc, track) index: an album answer in one statement."""
+    select = SONG_SELECT.replace(" FROM songs s", f", {FEATURED_JSON} FROM songs s", 1)
+    return (f"{select} WHERE s.album_id = %s"
+            " ORDER BY s.album_id, s.disc_number, s.track_number, s.id LIMIT %s", [album_id, limit])
+
+
 @dataclass(frozen=True)
 class PageSpec:
     """Which page of a list: `limit` rows after `offset` of them, or after the row whose sort key
@@ -722,6 +738,11 @@ class CatalogRepo:
             return -1, True
         where, params = song_filter_sql(filters)
         return await self._capped_count("songs s", where, params)
+
+    async def album_songs(self, album_id: int, limit: int) -> list[Row]:
+        """An album's songs in play order, read in one statement along its (album, disc, track)
+        index."""
+        return await self.db.fetchall(*album_songs_sql(album_id, limit))
 
     async def _song_rows(self, ids: list[int]) -> list[Row]:
         return await self.db.fetchall(*rows_sql(SONG_SELECT, "s", ids))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from app.repos.db import Database, Row
 from app.repos.playlists import VISIBLE
@@ -73,6 +73,32 @@ class LibraryRepo:
             f" AND f.item_id IN ({marks})",
             (user_id, *(user_id for _ in names), *ids),
         )
+
+    async def added_at_each(self, user_id: int, wanted: Mapping[str, Sequence[int]]) -> list[Row]:
+        """`added_at` for several kinds in one statement: rows of (kind, item_id, added_at)."""
+        parts, params = [], []
+        for kind, ids in wanted.items():
+            if not ids:
+                continue
+            source, extra, names = _from(kind)
+            parts.append(f"SELECT '{kind}' AS kind, f.item_id, f.added_at FROM {source}"
+                         f" WHERE f.user_id = %s{extra} AND f.item_id IN"
+                         f" ({', '.join(['%s'] * len(ids))})")
+            params += [user_id, *(user_id for _ in names), *ids]
+        if not parts:
+            return []
+        return await self.db.fetchall(" UNION ALL ".join(parts), tuple(params))
+
+    async def album_stars(self, user_id: int, album_id: int) -> list[Row]:
+        """The user's save of an album and likes of its songs, (kind, item_id, added_at): read
+        from the album's songs (its index) to the likes (their primary key), however many songs
+        the user likes elsewhere."""
+        return await self.db.fetchall(
+            "SELECT 'albums' AS kind, f.item_id, f.added_at FROM saved_albums f"
+            " WHERE f.user_id = %s AND f.item_id = %s"
+            " UNION ALL SELECT 'songs', f.item_id, f.added_at FROM songs s"
+            " STRAIGHT_JOIN liked_songs f ON f.user_id = %s AND f.item_id = s.id"
+            " WHERE s.album_id = %s", (user_id, album_id, user_id, album_id))
 
     async def counts(self, user_id: int) -> dict[str, int]:
         out = {}

@@ -7,7 +7,7 @@ it, and one made private since is left out of every answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal, overload
 
 from app.errors import InvalidInput
@@ -90,6 +90,23 @@ class LibraryService:
         `starred` shows it; items not in it are left out."""
         rows = await self.repo.added_at(kind, user_id, sorted(set(ids)))
         return {int(r["item_id"]): v.rfc3339(r["added_at"]) for r in rows}
+
+    async def added_at_each(self, user_id: int, wanted: Mapping[str, Sequence[int]]
+                            ) -> dict[str, dict[int, str]]:
+        """`added_at` for several kinds (songs, albums, artists…) in one read, by kind."""
+        known = {kind: sorted(set(ids)) for kind, ids in wanted.items() if kind in TABLES}
+        out: dict[str, dict[int, str]] = {kind: {} for kind in wanted}
+        for r in await self.repo.added_at_each(user_id, known):
+            out[str(r["kind"])][int(r["item_id"])] = v.rfc3339(r["added_at"])
+        return out
+
+    async def album_stars(self, user_id: int, album_id: int) -> dict[str, dict[int, str]]:
+        """`added_at` of an album and of its songs, by kind, without reading the album first (so
+        it can run beside the album's own read)."""
+        out: dict[str, dict[int, str]] = {"songs": {}, "albums": {}}
+        for r in await self.repo.album_stars(user_id, album_id):
+            out[str(r["kind"])][int(r["item_id"])] = v.rfc3339(r["added_at"])
+        return out
 
     async def everything_added(self, kind: str, user_id: int, most: int = 10_000
                                ) -> dict[int, str]:

@@ -17,7 +17,7 @@ from typing import Any
 from app.services.types import IndexArtist, Song
 from app.web import keys
 from app.web.subsonic.envelope import Payload
-from app.web.subsonic.reading import shaper, size, stars
+from app.web.subsonic.reading import album_with_stars, shaper, size, stars
 from app.web.subsonic.registry import Call, Methods
 from app.web.subsonic.shapes import (
     MUSIC_FOLDER,
@@ -117,10 +117,8 @@ async def get_artist(call: Call) -> Payload:
 @methods.method("getAlbum")
 async def get_album(call: Call) -> Payload:
     _, number = parse_id(call.params.text("id"), "album")
-    album = await call.app[keys.CATALOG].album(number)
-    songs = album.get("songs", [])
-    starred = await stars(call, songs=songs, albums=[album])
-    return {"album": shaper(call).album_id3(album, starred, songs=songs)}
+    album, starred = await album_with_stars(call, number)
+    return {"album": shaper(call).album_id3(album, starred, songs=album.get("songs", []))}
 
 
 @methods.method("getSong")
@@ -142,9 +140,8 @@ async def get_music_directory(call: Call) -> Payload:
             "starred": starred.artists.get(number),
             "child": [shapes.album_child(a, starred) for a in albums],
         }}
-    album = await call.app[keys.CATALOG].album(number)
+    album, starred = await album_with_stars(call, number)
     songs = album.get("songs", [])
-    starred = await stars(call, songs=songs, albums=[album])
     return {"directory": {
         "id": album_id(number), "parent": artist_id(album["artist_id"]), "name": album["title"],
         "starred": starred.albums.get(number),

@@ -3,6 +3,7 @@ caller's stars for the items of an answer, and the page parameters as the refere
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from app.services.types import Album, Artist, IndexArtist, Song
@@ -23,17 +24,21 @@ def shaper(call: Call) -> Shaper:
 
 async def stars(call: Call, songs: Iterable[Song] = (), albums: Iterable[Album] = (),
                 artists: Iterable[Artist | IndexArtist] = ()) -> Stars:
-    """When the caller starred each of these items (one read per kind that has items)."""
-    library = call.app[keys.LIBRARY]
-    me = call.user.user_id
-    song_ids = [s["id"] for s in songs]
-    album_ids = [a["id"] for a in albums]
-    artist_ids = [a["id"] for a in artists]
-    return Stars(
-        songs=await library.added_at("songs", me, song_ids) if song_ids else {},
-        albums=await library.added_at("albums", me, album_ids) if album_ids else {},
-        artists=await library.added_at("artists", me, artist_ids) if artist_ids else {},
-    )
+    """When the caller starred each of these items (one read for all of them)."""
+    wanted = {"songs": [s["id"] for s in songs], "albums": [a["id"] for a in albums],
+              "artists": [a["id"] for a in artists]}
+    if not any(wanted.values()):
+        return Stars(songs={}, albums={}, artists={})
+    found = await call.app[keys.LIBRARY].added_at_each(call.user.user_id, wanted)
+    return Stars(songs=found["songs"], albums=found["albums"], artists=found["artists"])
+
+
+async def album_with_stars(call: Call, album_id: int) -> tuple[Album, Stars]:
+    """An album with its songs, and the caller's stars on them: the two reads at once."""
+    album, found = await asyncio.gather(
+        call.app[keys.CATALOG].album(album_id),
+        call.app[keys.LIBRARY].album_stars(call.user.user_id, album_id))
+    return album, Stars(songs=found["songs"], albums=found["albums"])
 
 
 def size(call: Call, name: str, default: int, most: int = MAX_PAGE) -> int:
