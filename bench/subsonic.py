@@ -4,8 +4,10 @@ side by side with supysonic (a Subsonic server in Python, Debian's package) in t
 
 Both serve the same folder of tagged MP3s (bench.catalog.make_library: 100 artists, 1,000 albums
 with a cover each). supysonic scans it into its SQLite database (`supysonic-cli folder scan`) and
-serves it with waitress; Sonora imports it (`python -m app import`, then `python -m app reindex`
-for its search index: both count as its scan) and serves it with `python -m app serve`. Each
+serves it with waitress; Sonora imports it where it lies, as supysonic does (`python -m app import
+--in-place`, the in-place music folder `startScan` rescans; then `python -m app reindex` for its
+search index: both count as its scan) and serves it with `python -m app serve`, timed once its
+event consumers are idle (the rebuild covers the import's events, so that takes a moment). Each
 method is asked the same way of both, one request at a time from this process on 127.0.0.1, with
 the password sent as `p=enc:<hex>` (supysonic has no token auth); Sonora's is an app password.
 The figure is the client-observed p95 over the same requests; the ratio is supysonic's time over
@@ -109,14 +111,32 @@ def _sonora(ctx: Context, folder: Path) -> tuple[Process, dict[str, str], float]
     cli("create-user", "--email", "benchsub@example.com", "--username", USER,
         "--password", PASSWORD)
     started = time.monotonic()
-    cli("import", str(folder))
+    cli("import", "--in-place", str(folder))
     cli("reindex")
     scan_s = time.monotonic() - started
     port = free_port()
     env["SONORA_PORT"] = str(port)
     proc = Process([sys.executable, "-m", "app", "serve"], ctx.tmp / "sonora-subsonic.log", env)
     wait_port(port, proc.proc, proc.log)
+    settled = asyncio.run(_consumers_idle(f"http://127.0.0.1:{port}"))
+    print(f"  Sonora's consumers idle {settled:.1f} s after it started", flush=True)
     return proc, env, scan_s
+
+
+async def _consumers_idle(base: str, most: float = 300.0) -> float:
+    """Seconds until /api/health shows every consumer's queue empty and nothing in flight, three
+    times in a row (the relay publishes the outbox a batch at a time)."""
+    started, quiet = time.monotonic(), 0
+    async with aiohttp.ClientSession(base) as session:
+        while time.monotonic() - started < most:
+            async with session.get("/api/health") as resp:
+                items = (await resp.json())["consumers"]["items"]
+            idle = bool(items) and all(not i["queue_depth"] and not i["in_flight"] for i in items)
+            quiet = quiet + 1 if idle else 0
+            if quiet == 3:
+                return time.monotonic() - started
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"Sonora's consumers still busy after {most:.0f} s")
 
 
 async def _app_password(base: str) -> str:

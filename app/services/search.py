@@ -8,10 +8,10 @@ through the same visibility rule in SQL, a second guard behind the backend's fil
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from app.adapters.search.port import TYPES, Filters, Hit, HitPage, SearchPort, SearchQuery, normalise_text
-from app.repos.catalog import CatalogRepo
 from app.repos.db import Database
 from app.repos.search import SearchRepo
 from app.services.catalog import album_json, artist_json, song_json
@@ -77,8 +77,8 @@ class SearchService:
         made: dict[int, Item]
         if type_ == "song":
             rows = await self.repo.songs(ids)
-            featured = await _featured(self.db, ids)
-            made = {int(r["id"]): song_json(r, self.links, featured.get(int(r["id"]))) for r in rows}
+            made = {int(r["id"]): song_json(r, self.links, json.loads(r["featured_json"] or "null"))
+                    for r in rows}
         elif type_ == "album":
             made = {int(r["id"]): album_json(r, self.links) for r in await self.repo.albums(ids)}
         elif type_ == "artist":
@@ -94,6 +94,3 @@ def _better(hit: Hit, other: Hit) -> bool:
         return hit.score > other.score
     return TOP_ORDER[hit.type] < TOP_ORDER[other.type]
 
-
-async def _featured(db: Database, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    return await CatalogRepo(db).featured(ids)
