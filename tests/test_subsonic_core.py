@@ -6,6 +6,7 @@ compared with the JSON one."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import logging
@@ -547,3 +548,28 @@ def test_the_checks_catch_wrong_answers() -> None:
             assert_xml_matches_json(xml, wrong_json)
     with pytest.raises(AssertionError):  # not in the namespace
         assert_xml_matches_json(xml.replace(' xmlns="http://subsonic.org/restapi"', ""), good)
+
+
+def test_the_envelope_encodes_what_the_fast_paths_do_not_take() -> None:
+    """JSON through orjson with `json` as the fallback, XML with scalars told by type: names
+    with characters XML forbids, a lone surrogate, a huge integer, times, and a `Walked` list
+    all come out as the slow, careful path would write them."""
+    from app.web.subsonic import envelope
+    when = dt.datetime(2024, 5, 6, 7, 8, 9, 123456)
+    entries = envelope.Walked([{"id": "ar-1", "name": "Tab\there", "albumCount": 3},
+                               {"id": "ar-2", "name": "Bell\x07 & <Co>", "albumCount": 0}])
+    value = {"subsonic-response": {"status": "ok", "created": when, "gone": None,
+                                   "index": [{"name": "A", "artist": entries}],
+                                   "big": 2**70, "odd": "a\ud800b", "flag": True}}
+    data = json.loads(envelope.json_bytes(value).decode("utf-8"))["subsonic-response"]
+    assert data["created"] == "2024-05-06T07:08:09.123Z" and "gone" not in data
+    assert data["big"] == 2**70 and data["flag"] is True and data["odd"] == "a?b"
+    assert data["index"][0]["artist"][1]["name"] == "Bell\x07 & <Co>"  # JSON escapes it
+    assert json.loads(envelope.json_bytes({"v": "é ✓"})) == {"v": "é ✓"}  # the fast path
+    out: list[str] = []
+    envelope._element("r", {"name": "Bell\x07 & <Co>", "n": 7, "t": True, "when": when,
+                            "artist": entries, "plain": "Ünïcode ✓"}, out)
+    xml = "".join(out)
+    assert 'name="Bell &amp; &lt;Co&gt;"' in xml  # the control character dropped, the rest escaped
+    assert 'n="7" t="true" when="2024-05-06T07:08:09.123Z"' in xml and 'plain="Ünïcode ✓"' in xml
+    assert '<artist id="ar-1" name="Tab&#9;here" albumCount="3"/>' in xml

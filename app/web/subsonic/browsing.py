@@ -16,7 +16,7 @@ from typing import Any
 
 from app.services.types import IndexArtist, Song
 from app.web import keys
-from app.web.subsonic.envelope import Payload
+from app.web.subsonic.envelope import Payload, Walked
 from app.web.subsonic.reading import album_with_stars, shaper, size, stars
 from app.web.subsonic.registry import Call, Methods
 from app.web.subsonic.shapes import (
@@ -57,7 +57,9 @@ def _grouped(artists: list[IndexArtist], entries: list[dict[str, Any]]) -> list[
     groups: dict[str, list[dict[str, Any]]] = {}
     for artist, entry in zip(artists, entries, strict=True):
         groups.setdefault(_index_letter(artist["name"]), []).append(entry)
-    return [{"name": name, "artist": groups[name]}
+    # Entries are made without None members (Shaper.index_entries): the envelope need not walk
+    # them looking for one.
+    return [{"name": name, "artist": Walked(groups[name])}
             for name in sorted(groups, key=lambda n: (n != "#", n))]
 
 

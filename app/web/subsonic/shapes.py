@@ -284,7 +284,8 @@ class Shaper:
                       ) -> list[dict[str, Any]]:
         """The artist index's entries (ArtistID3 when `id3`, else Artist), as `artist_id3` and
         `artist` shape them but in one loop: an index holds tens of thousands of artists, most
-        of them without a picture, and the per-call costs of those methods add up there."""
+        of them without a picture, and the per-call costs of those methods add up there. No
+        member is None (what is absent is left out), so the envelope can send them unwalked."""
         starred = stars.artists
         out: list[dict[str, Any]] = []
         for artist in artists:
