@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from conftest import Account, register
+from conftest import Account, register, unique
 from subsonic_read_support import catalogue, ids, rest_params
 from subsonic_support import call, call_both, call_json, error_code, error_of
 from yarl import URL
@@ -170,3 +170,26 @@ async def test_every_method_needs_credentials(client):
         inner = await call_json(client, method, {"v": "1.16.1", "c": "t", "id": "al-1"})
         assert error_of(inner)[0] == 10
     assert client.app[keys.SUBSONIC].find("getArtistInfo2") is not None
+
+
+async def test_the_artist_index_files_every_name_under_its_letter(client, admin, auth):
+    """Leading spaces, digits, accents and a name with no letter at all: each artist under the
+    letter an app shows it at ("#" first), in the index's order within the letter."""
+    word = unique("idx").lower()
+    names = {"spaced": f"   zz{word} Spaced", "digit": f"9 {word} Lives", "accent": f"Éé{word}",
+             "symbol": f"!{word}", "first": f"Mm{word} A", "second": f"Mm{word} B"}
+    made = {}
+    for key, name in names.items():
+        resp = await client.post("/api/artist", json={"name": name}, headers=admin.headers)
+        assert resp.status == 201, await resp.text()
+        made[key] = f"ar-{(await resp.json())['id']}"
+    for method, root in (("getArtists", "artists"), ("getIndexes", "indexes")):
+        index = (await call_both(client, method, auth))[root]["index"]
+        letters = [group["name"] for group in index]
+        assert letters == sorted(letters, key=lambda n: (n != "#", n)) and len(set(letters)) == len(letters)
+        under = {a["id"]: group["name"] for group in index for a in group["artist"]}
+        assert [under[made[k]] for k in ("spaced", "digit", "accent", "symbol", "first")] == \
+            ["Z", "#", "É", "#", "M"]
+        group_m = next(group["artist"] for group in index if group["name"] == "M")
+        order = [a["id"] for a in group_m]
+        assert order.index(made["first"]) < order.index(made["second"])

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
+import orjson
 import pymysql
 
 from app.repos.db import Database, Row, Tx
@@ -776,8 +776,11 @@ class CatalogRepo:
             # by default, some 25,000 artists).
             await session.execute("SET SESSION group_concat_max_len = %s", (INDEX_MAX_BYTES,))
             raw = await session.fetchval(artist_index_sql())
-        found: list[list[Any]] = json.loads(raw) if raw else []
-        found.sort(key=itemgetter(4, 0))  # the name index's order: name_canon, then id
+        found: list[list[Any]] = orjson.loads(raw) if raw else []
+        # The name index's order, name_canon then id: two stable sorts on one key each cost a
+        # third of one sort on the pair (the first is nearly free: the table comes in id order).
+        found.sort(key=itemgetter(0))
+        found.sort(key=itemgetter(4))
         return found
 
     async def genres(self) -> list[Row]:

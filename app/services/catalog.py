@@ -387,8 +387,7 @@ class CatalogService:
         cached: 20,000 artists would be encoded and decoded again on every miss, which costs
         more than the one query the server answers them with."""
         links = self.links
-        return [{"id": a_id, "name": name, "album_count": int(albums),
-                 "image_url": image_url(links, image) if image else None}
+        return [(a_id, name, image_url(links, image) if image else None, albums)
                 for a_id, name, image, albums, _ in await self.repo.artist_index()]
 
     async def _cached_list(self, group: str, parts: Sequence[Any],

@@ -141,13 +141,9 @@ class Browse(TypedDict):
     years: list[YearCount]
 
 
-class IndexArtist(TypedDict):
-    """An artist in the one index of every artist (Subsonic's getArtists)."""
-
-    id: int
-    name: str
-    image_url: str | None
-    album_count: int
+# An artist in the one index of every artist (Subsonic's getArtists): (id, name, image_url,
+# album_count). A tuple, not a dict: the index holds tens of thousands of them.
+IndexArtist = tuple[int, str, str | None, int]
 
 
 # ---------------------------------------------------------------- users and playlists

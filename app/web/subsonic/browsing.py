@@ -16,7 +16,7 @@ from typing import Any
 
 from app.services.types import IndexArtist, Song
 from app.web import keys
-from app.web.subsonic.envelope import Payload, Walked
+from app.web.subsonic.envelope import Payload
 from app.web.subsonic.reading import album_with_stars, shaper, size, stars
 from app.web.subsonic.registry import Call, Methods
 from app.web.subsonic.shapes import (
@@ -46,23 +46,6 @@ async def get_music_folders(call: Call) -> Payload:
 # ---------------------------------------------------------------- the artist index
 
 
-def _index_letter(name: str) -> str:
-    """The index entry an artist is listed under: its first letter, or "#"."""
-    first = name.strip()[:1].upper()
-    return first if first.isalpha() else "#"
-
-
-def _grouped(artists: list[IndexArtist], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The index's entries under their letters ("#" first), in the index's order within each."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for artist, entry in zip(artists, entries, strict=True):
-        groups.setdefault(_index_letter(artist["name"]), []).append(entry)
-    # Entries are made without None members (Shaper.index_entries): the envelope need not walk
-    # them looking for one.
-    return [{"name": name, "artist": Walked(groups[name])}
-            for name in sorted(groups, key=lambda n: (n != "#", n))]
-
-
 async def _index(call: Call) -> tuple[list[IndexArtist], Shaper, Stars]:
     artists = await call.app[keys.CATALOG].artist_index()
     # The caller's followed artists, read whole: far fewer than the artists of the index.
@@ -77,7 +60,7 @@ async def get_indexes(call: Call) -> Payload:
     return {"indexes": {
         "ignoredArticles": "",
         "lastModified": await call.app[keys.CATALOG].artists_changed_at(),
-        "index": _grouped(artists, shapes.index_entries(artists, starred, id3=False)),
+        "index": shapes.index(artists, starred, id3=False),
     }}
 
 
@@ -86,7 +69,7 @@ async def get_artists(call: Call) -> Payload:
     artists, shapes, starred = await _index(call)
     return {"artists": {
         "ignoredArticles": "",
-        "index": _grouped(artists, shapes.index_entries(artists, starred, id3=True)),
+        "index": shapes.index(artists, starred, id3=True),
     }}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from app.services.types import Album, Artist, IndexArtist, Song
+from app.services.types import Album, Artist, Song
 from app.web import keys
 from app.web.links import links
 from app.web.subsonic.registry import Call
@@ -23,7 +23,7 @@ def shaper(call: Call) -> Shaper:
 
 
 async def stars(call: Call, songs: Iterable[Song] = (), albums: Iterable[Album] = (),
-                artists: Iterable[Artist | IndexArtist] = ()) -> Stars:
+                artists: Iterable[Artist] = ()) -> Stars:
     """When the caller starred each of these items (one read for all of them)."""
     wanted = {"songs": [s["id"] for s in songs], "albums": [a["id"] for a in albums],
               "artists": [a["id"] for a in artists]}

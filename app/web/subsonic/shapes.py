@@ -12,6 +12,7 @@ from yarl import URL
 
 from app.repos.db import Row
 from app.services.types import Album, Artist, IndexArtist, Links, Playlist, Song
+from app.web.subsonic.envelope import Walked
 from app.web.subsonic.errors import NOT_FOUND, SubsonicError
 from app.web.subsonic.params import numeric_id
 
@@ -75,6 +76,12 @@ def user_element(row: Row, with_email: bool) -> dict[str, Any]:
 ARTIST, ALBUM, SONG, COVER = "ar-", "al-", "tr-", "im-"
 PLAYLIST = "pl-"
 KINDS = {ARTIST: "artist", ALBUM: "album", SONG: "song", COVER: "cover", PLAYLIST: "playlist"}
+
+
+def index_letter(name: str) -> str:
+    """The artist index entry a name is listed under: its first letter, or "#"."""
+    first = name.strip()[:1].upper()
+    return first if first.isalpha() else "#"
 
 
 def artist_id(number: int) -> str:
@@ -267,7 +274,7 @@ class Shaper:
         }
 
     # artists
-    def artist_id3(self, artist: Artist | IndexArtist, stars: Stars = NO_STARS,
+    def artist_id3(self, artist: Artist, stars: Stars = NO_STARS,
                    album_count: int | None = None) -> dict[str, Any]:
         """An artist as the reference's ArtistID3."""
         count = album_count if album_count is not None else artist.get("album_count")
@@ -280,30 +287,38 @@ class Shaper:
             "starred": stars.artists.get(artist["id"]),
         }
 
-    def index_entries(self, artists: list[IndexArtist], stars: Stars, id3: bool
-                      ) -> list[dict[str, Any]]:
-        """The artist index's entries (ArtistID3 when `id3`, else Artist), as `artist_id3` and
-        `artist` shape them but in one loop: an index holds tens of thousands of artists, most
-        of them without a picture, and the per-call costs of those methods add up there. No
-        member is None (what is absent is left out), so the envelope can send them unwalked."""
+    def index(self, artists: list[IndexArtist], stars: Stars, id3: bool) -> list[dict[str, Any]]:
+        """The artist index (ArtistID3 entries when `id3`, else Artist) under its letters, "#"
+        first, each letter's artists in the order given. Shaped as `artist_id3` and `artist`
+        shape one artist but in one loop: an index holds tens of thousands of artists, most of
+        them without a picture, and the per-call costs of those methods add up there. No member
+        is None (what is absent is left out), so the envelope sends the entries unwalked."""
         starred = stars.artists
-        out: list[dict[str, Any]] = []
-        for artist in artists:
-            entry: dict[str, Any] = {"id": artist_id(artist["id"]), "name": artist["name"]}
-            url = artist["image_url"]
+        groups: dict[str, Walked] = {}
+        letters: dict[str, str] = {}  # by a name's first character: tens of them for 20,000
+        for number, name, url, album_count in artists:
+            entry: dict[str, Any] = {"id": f"{ARTIST}{number}", "name": name}
             if url:
                 if id3:
                     entry["coverArt"] = self.cover(url)
                 entry["artistImageUrl"] = self.absolute(url)
             if id3:
-                entry["albumCount"] = artist["album_count"]
-            when = starred.get(artist["id"])
+                entry["albumCount"] = album_count
+            when = starred.get(number)
             if when is not None:
                 entry["starred"] = when
-            out.append(entry)
-        return out
+            first = name[:1]
+            letter = letters.get(first) if not first.isspace() else index_letter(name)
+            if letter is None:
+                letter = letters[first] = index_letter(first)
+            group = groups.get(letter)
+            if group is None:
+                group = groups[letter] = Walked()
+            group.append(entry)
+        return [{"name": letter, "artist": groups[letter]}
+                for letter in sorted(groups, key=lambda n: (n != "#", n))]
 
-    def artist(self, artist: Artist | IndexArtist, stars: Stars = NO_STARS) -> dict[str, Any]:
+    def artist(self, artist: Artist, stars: Stars = NO_STARS) -> dict[str, Any]:
         """An artist as the reference's Artist (folder browsing: getIndexes, search2)."""
         return {
             "id": artist_id(artist["id"]),
