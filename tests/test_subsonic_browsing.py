@@ -15,6 +15,7 @@ from subsonic_read_support import catalogue, ids, rest_params
 from subsonic_support import call, call_both, call_json, error_code, error_of
 from yarl import URL
 
+from app.media import images
 from app.web import keys
 
 
@@ -183,6 +184,11 @@ async def test_the_artist_index_files_every_name_under_its_letter(client, admin,
         resp = await client.post("/api/artist", json={"name": name}, headers=admin.headers)
         assert resp.status == 201, await resp.text()
         made[key] = f"ar-{(await resp.json())['id']}"
+    pictured = await client.put(f"/api/artist/{made['first'][3:]}/image",
+                                data=images.placeholder_cover(word, 300),
+                                headers={**admin.headers, "Content-Type": "image/jpeg"})
+    assert pictured.status == 200, await pictured.text()
+    picture = (await pictured.json())["image_url"]
     for method, root in (("getArtists", "artists"), ("getIndexes", "indexes")):
         index = (await call_both(client, method, auth))[root]["index"]
         letters = [group["name"] for group in index]
@@ -193,3 +199,11 @@ async def test_the_artist_index_files_every_name_under_its_letter(client, admin,
         group_m = next(group["artist"] for group in index if group["name"] == "M")
         order = [a["id"] for a in group_m]
         assert order.index(made["first"]) < order.index(made["second"])
+        entry = group_m[order.index(made["first"])]
+        # The picture as an app fetches it: absolute, at the address it called, and by cover id.
+        assert entry["artistImageUrl"] == str(client.make_url(picture))
+        if method == "getArtists":
+            assert entry["coverArt"] == f"im-{URL(picture).path.rsplit('/', 1)[1]}"
+        fetched = await client.get(URL(entry["artistImageUrl"]).path_qs, headers=admin.headers)
+        assert fetched.status == 200 and (await fetched.read())[:2] == b"\xff\xd8"
+        assert "artistImageUrl" not in group_m[order.index(made["second"])]

@@ -141,9 +141,10 @@ class Browse(TypedDict):
     years: list[YearCount]
 
 
-# An artist in the one index of every artist (Subsonic's getArtists): (id, name, image_url,
-# album_count). A tuple, not a dict: the index holds tens of thousands of them.
-IndexArtist = tuple[int, str, str | None, int]
+# An artist in the one index of every artist (Subsonic's getArtists): (id, name, image_id,
+# album_count). A tuple, not a dict, and the picture's id, not its URL: the index holds tens of
+# thousands of them, and the one caller makes its own URLs.
+IndexArtist = tuple[int, str, int | None, int]
 
 
 # ---------------------------------------------------------------- users and playlists

@@ -296,12 +296,13 @@ class Shaper:
         starred = stars.artists
         groups: dict[str, Walked] = {}
         letters: dict[str, str] = {}  # by a name's first character: tens of them for 20,000
-        for number, name, url, album_count in artists:
+        origin = str(self.origin)  # scheme and authority: a picture's path is joined to it as is
+        for number, name, image, album_count in artists:
             entry: dict[str, Any] = {"id": f"{ARTIST}{number}", "name": name}
-            if url:
+            if image:
                 if id3:
-                    entry["coverArt"] = self.cover(url)
-                entry["artistImageUrl"] = self.absolute(url)
+                    entry["coverArt"] = f"{COVER}{image}"
+                entry["artistImageUrl"] = origin + self.links.image(image)
             if id3:
                 entry["albumCount"] = album_count
             when = starred.get(number)
