@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -197,7 +198,28 @@ def create_app(config: Config) -> web.Application:
     return app
 
 
+# The collector's thresholds while serving: a young generation of 50,000 allocations instead of
+# 700, so the objects of one answer (an artist index of 20,000 entries) die young rather than
+# being promoted and paid for again in full collections of the whole heap.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_gc(app: web.Application) -> None:
+    """Collect less often while serving, and out of sight of the collector once started
+    (gc.freeze): the modules, routes, templates and pools of start-up live as long as the process,
+    and every full collection walked them again, 30-40 ms each, one every request or two of a
+    20,000-artist index."""
+    gc.set_threshold(*GC_THRESHOLDS)
+
+    async def settle(app: web.Application) -> None:
+        gc.collect()
+        gc.freeze()
+
+    app.on_startup.append(settle)
+
+
 def serve(app: web.Application, config: Config) -> None:
     """Serve `app` until interrupted (`python -m app serve`)."""
+    tune_gc(app)
     web.run_app(app, host=config.host, port=config.port, print=None,
                 access_log=None, shutdown_timeout=10)
