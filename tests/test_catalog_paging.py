@@ -210,3 +210,42 @@ async def test_every_song_is_listed_by_offset_from_where_the_last_page_ended(
     await catalog.delete_song(doomed, Actor(admin.id, admin.username))
     # Positions moved by one: the page at 5 starts one song later than the kept end of page 0.
     assert [s["id"] for s in await catalog.songs_at(5, 5)] == [i for i in every if i != doomed][5:10]
+
+
+async def test_a_position_is_found_through_the_id_blocks_however_the_ids_spread(
+        client: TestClient, admin: Account) -> None:
+    """Positions in id order are found by the maintained count of each block of 10,000 ids
+    (sql/0012) and a count inside one block: songs far apart in id (other blocks, gaps between),
+    added and deleted, are found at exactly their positions, and the counts follow the writes
+    (repair-counts finds nothing to fix)."""
+    await make_artist(client, songs=6, albums=1)
+    db = client.app[keys.DB]
+    repo = CatalogRepo(db)
+    model = int(await db.fetchval("SELECT MAX(id) FROM songs"))
+    top = max(model, 10**8)  # past every other test's songs: blocks of their own
+    columns = [str(r["column_name"]) for r in await db.fetchall(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE()"
+        " AND table_name = 'songs' AND extra NOT LIKE '%%GENERATED%%'"
+        " AND column_name NOT IN ('id', 'sha256') ORDER BY ordinal_position")]
+    far = [top + 7, top + 10_003, top + 10_004, top + 45_000, top + 45_001, top + 123_456]
+    for new_id in far:  # copies of a song at chosen ids, as if the ids between had been deleted
+        await db.execute(
+            f"INSERT INTO songs (id, sha256, {', '.join(columns)}) SELECT %s, %s,"
+            f" {', '.join(columns)} FROM songs WHERE id = %s",
+            (new_id, hashlib.sha256(f"far {new_id}".encode()).hexdigest(), model))
+    try:
+        await db.execute("DELETE FROM songs WHERE id = %s", (far[3],))
+        every = [int(r["id"]) for r in await db.fetchall("SELECT id FROM songs ORDER BY id")]
+        total = await repo.total("songs")
+        assert total == len(every)
+        for position in [0, len(every) // 2, *range(len(every) - 7, len(every))]:
+            assert await repo.song_id_at(position, total) == every[position], position
+        assert await repo.song_id_at(len(every), total) == -1
+        blocks = {int(r["block"]): int(r["songs"]) for r in await db.fetchall(
+            "SELECT block, songs FROM song_id_blocks WHERE block >= %s", (top // 10_000,))}
+        assert {b: n for b, n in blocks.items() if n} == {
+            far[0] // 10_000: 1, far[1] // 10_000: 2, far[4] // 10_000: 1, far[5] // 10_000: 1}
+        fixed = await client.app[keys.CATALOG].repair_counts()
+        assert fixed.get("id blocks", 0) == 0
+    finally:
+        await db.execute(f"DELETE FROM songs WHERE id IN ({', '.join(['%s'] * len(far))})", far)

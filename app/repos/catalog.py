@@ -253,6 +253,7 @@ def capped_count_sql(table: str, where: str, params: list[Any]) -> Query:
 
 # `repair-counts`: each statement sets a maintained figure from the rows, touching (and so
 # counting) only the rows that were wrong.
+ID_BLOCK = 10_000  # the ids a row of song_id_blocks counts (sql/0012)
 REPAIRS: tuple[tuple[str, str], ...] = (
     ("albums",
      "UPDATE albums al LEFT JOIN (SELECT album_id, COUNT(*) AS n, SUM(duration_ms) AS ms"
@@ -289,6 +290,13 @@ REPAIRS: tuple[tuple[str, str], ...] = (
     ("years",
      "INSERT INTO year_song_counts (year, songs) SELECT year, COUNT(*) FROM songs"
      " WHERE year IS NOT NULL AND year NOT IN (SELECT year FROM year_song_counts) GROUP BY year"),
+    ("id blocks",
+     f"UPDATE song_id_blocks b LEFT JOIN (SELECT id DIV {ID_BLOCK} AS block, COUNT(*) AS n"
+     f" FROM songs GROUP BY id DIV {ID_BLOCK}) c ON c.block = b.block SET b.songs = COALESCE(c.n, 0)"
+     " WHERE b.songs <> COALESCE(c.n, 0)"),
+    ("id blocks",
+     f"INSERT INTO song_id_blocks (block, songs) SELECT id DIV {ID_BLOCK}, COUNT(*) FROM songs"
+     f" WHERE id DIV {ID_BLOCK} NOT IN (SELECT block FROM song_id_blocks) GROUP BY id DIV {ID_BLOCK}"),
 )
 
 
@@ -759,8 +767,27 @@ class CatalogRepo:
         along the primary key from whichever end of the catalogue is nearer."""
         if position >= total:
             return -1
-        # Counted along ix_songs_position (sql/0010), whose entries are the ids and a constant:
-        # the primary key's leaves are whole rows.
+        # The block holding it, from the maintained counts (sql/0012), then counted inside that
+        # block along ix_songs_position (sql/0010), whose entries are the ids and a constant: the
+        # primary key's leaves are whole rows.
+        blocks = await self.db.fetchall("SELECT block, songs FROM song_id_blocks WHERE songs > 0"
+                                        " ORDER BY block")
+        before = 0
+        for row in blocks:
+            if position < before + int(row["songs"]):
+                block, at = int(row["block"]), position - before
+                value = await self.db.fetchval(
+                    "SELECT id FROM songs FORCE INDEX (ix_songs_position) WHERE position_key = 0"
+                    " AND id >= %s AND id < %s ORDER BY id LIMIT 1 OFFSET %s",
+                    (block * ID_BLOCK, (block + 1) * ID_BLOCK, at))
+                if value is not None:
+                    return int(value)
+                break  # the counts are behind the rows (a bulk load before repair-counts)
+            before += int(row["songs"])
+        return await self._counted_id_at(position, total)
+
+    async def _counted_id_at(self, position: int, total: int) -> int:
+        """`song_id_at` by counting from the nearer end, for when the block counts are off."""
         order, at = ("", position) if position < total - position else ("DESC", total - 1 - position)
         sql = (f"SELECT id FROM songs FORCE INDEX (ix_songs_position) WHERE position_key = 0"
                f" ORDER BY id {order} LIMIT 1 OFFSET %s")
