@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import hashlib
 import math
 import os
@@ -398,10 +399,12 @@ async def _serve_and_time(env: dict[str, str], res: SizeResult) -> list[Span]:
     """Serve the app in this process and time every request cold and warm; returns the timed
     requests' spans on the server's clock, to find which one ran the slowest statement."""
     from app.config import load_config
-    from app.main import create_app
+    from app.main import create_app, tune_gc
 
     config = load_config(environ=env, env_file=None)
     app = create_app(config)
+    collector = gc.get_threshold()
+    tune_gc(app)  # as `serve` runs it: the collector tuned, start-up's heap frozen
     last: list[float] = []
     clock = await _root_conn()
 
@@ -481,6 +484,8 @@ async def _serve_and_time(env: dict[str, str], res: SizeResult) -> list[Span]:
     finally:
         clock.close()
         await runner.cleanup()
+        gc.unfreeze()
+        gc.set_threshold(*collector)
         await cold.close()  # after the app stopped: none of its keys left in Redis
     return spans
 
