@@ -99,7 +99,7 @@ async def test_create_get_update_delete(client, cat, auth, member):
 
     # The URL is the share page, for anyone; opening it counts a visit (its later pages do not).
     status, page = await visit(client, share["url"])
-    assert status == 200 and "Late night" in page and "For Sam" in page
+    assert status == 200 and "Late night" in page and "For Sam" in page and "shared-note" in page
     assert (await visit(client, share["url"], "?page=2"))[0] == 200
     listed = (await shares_of(client, auth))[share["id"]]
     assert listed["visitCount"] == 1 and listed["lastVisited"].endswith("Z")
@@ -215,6 +215,9 @@ async def test_songs_and_albums_are_shared_as_a_new_private_playlist(client, cat
     resp = await client.get(f"/api/playlist/{named['id'].removeprefix('sh-')}",
                             headers=member.headers)
     assert (await resp.json())["name"] == "Listen to this"
+    status, page = await visit(client, named["url"])  # named from it: not shown again below
+    assert status == 200 and "<h1 class=\"entity-name\">Listen to this</h1>" in page
+    assert "shared-note" not in page
     solo = await create_share(client, auth, sid(third))
     assert solo["description"] == third["title"]
     assert set(await shares_of(client, auth)) == {share["id"], named["id"], solo["id"]}
