@@ -108,7 +108,16 @@ async def _drain(config: Config, bus: Bus, ids: dict[str, list[str]]) -> dict[st
 
         await eventually(done, timeout=180, every=0.05)
         seconds = time.monotonic() - start
-        report = await backbone.sample()
+        # Every effect landed; the last handlers may still be returning (an effect is recorded
+        # before its message is acknowledged), and search_index may still be on the events of
+        # the set-up's renames: the report is taken once every consumer is idle.
+        report: dict[str, Any] = {}
+
+        async def idle() -> bool:
+            report.update(await backbone.sample())
+            return all(item["status"] == "idle" for item in report["items"])
+
+        await eventually(idle, timeout=60, every=0.05)
     finally:
         await backbone.stop()
         await kv.close()

@@ -30,6 +30,8 @@ from app.services import indexer
 log = logging.getLogger(__name__)
 Effect = Callable[[Tx, dict[str, Any]], Awaitable[None]]
 DUPLICATE_KEY = 1062
+# search_index holds a connection only to read: its index writes wait for a group commit together.
+SEARCH_PREFETCH_FACTOR = 8
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class ConsumerSpec:
     max_attempts: int = 5
     stop: Callable[[], None] | None = None  # called before consuming stops (end retry loops)
     close: Callable[[], Awaitable[None]] | None = None  # called after: release what it opened
+    # Deliveries in flight at once, as a multiple of the share of the pool each consumer gets:
+    # more than 1 only for a handler that holds no connection while it waits (search_index).
+    prefetch_factor: int = 1
 
 
 async def apply_once(db: Database, consumer: str, envelope: dict[str, Any], effect: Effect,
@@ -93,16 +98,14 @@ def play_counts_consumer(services: Services) -> ConsumerSpec:
 
 
 def search_index_consumer(services: Services) -> ConsumerSpec:
-    """`catalog.*.*` → the search index; the process running it is the embedded index's writer."""
-    db, live = services.db, services.live_index
+    """`catalog.*.*` → the search index; the process running it is the embedded index's writer.
+    Unlike the others it applies an event outside a transaction (`LiveIndex.handle`): it holds a
+    connection only for each read, so it takes `SEARCH_PREFETCH_FACTOR` times the deliveries, and
+    the index commits them together."""
+    live = services.live_index
 
-    async def handle(envelope: dict[str, Any]) -> None:
-        # READ COMMITTED: every read of the effect sees what is committed now, as a rebuild does.
-        await live.handle(lambda effect: apply_once(db, indexer.CONSUMER, envelope, effect,
-                                                    "READ COMMITTED"))
-
-    return ConsumerSpec(indexer.CONSUMER, [CatalogChanged.pattern], handle, stop=live.stop,
-                        close=live.close)
+    return ConsumerSpec(indexer.CONSUMER, [CatalogChanged.pattern], live.handle, stop=live.stop,
+                        close=live.close, prefetch_factor=SEARCH_PREFETCH_FACTOR)
 
 
 def consumers(services: Services, *, search_index: bool = True) -> list[ConsumerSpec]:

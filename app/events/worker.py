@@ -13,6 +13,9 @@ Pool and prefetch are sized together: every handler holds exactly one connection
 `apply_once` transaction; `app.repos.db` refuses a second one from inside it), and the consumers'
 prefetch adds up to less than the pool minus what the relay and housekeeping need, so handlers in
 flight never queue for connections behind each other - and could not deadlock even if they did.
+search_index is the exception that proves it: its handler holds a connection only for one read at
+a time and none while the index writes, so it takes several times its share
+(`ConsumerSpec.prefetch_factor`); its handlers may queue for a connection, never while holding one.
 
 Whoever runs the consumers samples their progress every `HEARTBEAT_EVERY` seconds; each worker
 also leaves it in the key-value store under a key of its own, listed in `WORKERS_KEY`, for the web
@@ -132,10 +135,11 @@ class Backbone:
         if self.run_consumers:
             try:
                 for spec in self.specs:
+                    prefetch = self.prefetch * spec.prefetch_factor
                     await self.bus.consume(spec.name, spec.patterns, spec.handler,
-                                           max_attempts=spec.max_attempts, prefetch=self.prefetch)
+                                           max_attempts=spec.max_attempts, prefetch=prefetch)
                     log.info("consuming %s for %s (prefetch %d)", ", ".join(spec.patterns),
-                             spec.name, self.prefetch)
+                             spec.name, prefetch)
             except BaseException:
                 await self.bus.stop_consuming()
                 raise

@@ -74,6 +74,14 @@ async def mark_processed(tx: Tx, consumer: str, event_id: str) -> None:
     )
 
 
+async def mark_done(db: Database, consumer: str, event_id: str) -> None:
+    """Record that `consumer` applied the event (already recorded: left as it is)."""
+    await db.execute(
+        "INSERT INTO processed_events (consumer, event_id, processed_at)"
+        " VALUES (%s, %s, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE event_id = event_id",
+        (consumer, event_id), idempotent=True)
+
+
 async def processed(db: Database, consumer: str, event_id: str) -> bool:
     return bool(await db.fetchval(
         "SELECT 1 FROM processed_events WHERE consumer = %s AND event_id = %s", (consumer, event_id)

@@ -92,8 +92,9 @@ class Indexer:
         else:
             self._locks[key] = (lock, users - 1)
 
-    async def apply(self, tx: Tx, envelope: dict[str, Any]) -> None:
-        """The consumer's effect for one `catalog.<entity>.<change>` event."""
+    async def apply(self, tx: Executor | None, envelope: dict[str, Any]) -> None:
+        """The consumer's effect for one `catalog.<entity>.<change>` event, read in `tx` or, with
+        None, a statement at a time from the pool (no connection held while the index writes)."""
         data = envelope.get("data") or {}
         entity, entity_id = data.get("entity"), data.get("entity_id")
         if entity not in CATALOG_ENTITIES or not isinstance(entity_id, int):
@@ -232,9 +233,21 @@ class LiveIndex:
                 self.backend, self.indexer = backend, Indexer(self.db, backend)
             return self.indexer
 
-    async def handle(self, apply: Callable[[Callable[[Tx, dict[str, Any]], Any]], Any]) -> None:
+    async def handle(self, envelope: dict[str, Any]) -> None:
+        """Apply one event unless a rebuild or an earlier delivery did, then record it as done.
+
+        No transaction spans the index write: the documents are read a statement at a time from
+        the pool, and the write (which waits for the index's next group commit) holds no
+        connection. So many events can be in flight at once without as many connections, and
+        one commit carries them all. The event is recorded only once its write landed: a crash
+        in between redelivers it, and applying it again changes nothing (`sync` rebuilds the
+        documents from MySQL as it is)."""
+        event_id = str(envelope.get("id"))
+        if await outbox.processed(self.db, CONSUMER, event_id):
+            return
         indexer = await self._indexer()
-        await apply_with_retry(lambda: apply(indexer.apply), self.stopping)
+        await apply_with_retry(lambda: indexer.apply(None, envelope), self.stopping)
+        await outbox.mark_done(self.db, CONSUMER, event_id)
 
     def stop(self) -> None:
         self.stopping.set()
