@@ -4,12 +4,15 @@ in the search index at once, and serving an app over real TCP from a thread of i
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
+
+from app.repos.db import DbTarget
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0,
@@ -67,3 +70,21 @@ class Served:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+async def database_dumps(database_url: str, *tables: str) -> list[bytes]:
+    """`mariadb-dump` of these tables, as written and with --hex-blob: what a stolen backup shows."""
+    dump_tool = shutil.which("mariadb-dump") or shutil.which("mysqldump")
+    assert dump_tool, "mariadb-dump (MariaDB's client) is needed for this test"
+    target = DbTarget.parse(database_url)
+    dumps = []
+    for extra in ([], ["--hex-blob"]):
+        args = [dump_tool, "-h", target.host, "-P", str(target.port), "-u", target.user,
+                *(["-p" + target.password] if target.password else []), *extra,
+                "--skip-comments", target.database, *tables]
+        proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        dumps.append(out)
+    return dumps

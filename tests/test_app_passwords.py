@@ -4,19 +4,17 @@ deleting ending /rest access at once, a database dump that reveals nothing, and 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import html
 import re
-import shutil
 
 import pytest
 from aiohttp.test_utils import TestClient
 from conftest import Account, make_admin, register
 from subsonic_support import BASE, call_json, credentials, error_of, md5_hex, new_app_password
+from support import database_dumps
 from test_pages import form_token, login_as, post_form
 
-from app.repos.db import DbTarget
 from app.web import keys
 
 MODES = ["p", "enc", "token", "apiKey"]
@@ -166,17 +164,7 @@ async def test_a_database_dump_reveals_no_secret(client, member, database_url):
     assert len(row["lookup_hash"]) == 64
     for form in _forms_of(secret):
         assert form not in stored
-    dump_tool = shutil.which("mariadb-dump") or shutil.which("mysqldump")
-    assert dump_tool, "mariadb-dump (MariaDB's client) is needed for this test"
-    target = DbTarget.parse(database_url)
-    for extra in ([], ["--hex-blob"]):
-        args = [dump_tool, "-h", target.host, "-P", str(target.port), "-u", target.user,
-                *(["-p" + target.password] if target.password else []), *extra,
-                "--skip-comments", target.database, "app_passwords", "users"]
-        proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.PIPE)
-        out, err = await proc.communicate()
-        assert proc.returncode == 0, err.decode()
+    for out in await database_dumps(database_url, "app_passwords", "users"):
         assert b"INSERT INTO `app_passwords`" in out
         for form in _forms_of(secret):
             assert form not in out, "the dump reveals the app password"

@@ -59,13 +59,13 @@ FEATURED_JSON = (
     " FROM song_artists sa JOIN artists fa ON fa.id = sa.artist_id WHERE sa.song_id = s.id)"
     " AS featured_json"
 )
+SONG_FEATURED_SELECT = SONG_SELECT.replace(" FROM songs s", f", {FEATURED_JSON} FROM songs s", 1)
 
 
 def album_songs_sql(album_id: int, limit: int) -> Query:
     """An album's songs, whole rows with their featured artists (`featured_json`), in play order
     along the (album, disc, track) index: an album answer in one statement."""
-    select = SONG_SELECT.replace(" FROM songs s", f", {FEATURED_JSON} FROM songs s", 1)
-    return (f"{select} WHERE s.album_id = %s"
+    return (f"{SONG_FEATURED_SELECT} WHERE s.album_id = %s"
             " ORDER BY s.album_id, s.disc_number, s.track_number, s.id LIMIT %s", [album_id, limit])
 
 

@@ -62,18 +62,6 @@ class LibraryRepo:
         )
         return {int(r["item_id"]) for r in rows}
 
-    async def added_at(self, kind: str, user_id: int, ids: Sequence[int]) -> list[Row]:
-        """When each of `ids` the user has was added (read by the primary key, user and item)."""
-        if not ids:
-            return []
-        source, extra, names = _from(kind)
-        marks = ", ".join(["%s"] * len(ids))
-        return await self.db.fetchall(
-            f"SELECT f.item_id, f.added_at FROM {source} WHERE f.user_id = %s{extra}"
-            f" AND f.item_id IN ({marks})",
-            (user_id, *(user_id for _ in names), *ids),
-        )
-
     async def added_at_each(self, user_id: int, wanted: Mapping[str, Sequence[int]]) -> list[Row]:
         """`added_at` for several kinds in one statement: rows of (kind, item_id, added_at)."""
         parts, params = [], []

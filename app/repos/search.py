@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from app.repos.catalog import ALBUM_SELECT, ARTIST_SELECT, FEATURED_JSON, SONG_SELECT
+from app.repos.catalog import ALBUM_SELECT, ARTIST_SELECT, SONG_FEATURED_SELECT
 from app.repos.db import Executor, Row
 from app.repos.playlists import PLAYLIST_SELECT, VISIBLE
 
@@ -131,8 +131,8 @@ class SearchRepo:
         """Songs with their featured artists (`featured_json`), in one statement."""
         if not ids:
             return []
-        select = SONG_SELECT.replace(" FROM songs s", f", {FEATURED_JSON} FROM songs s", 1)
-        return await self.db.fetchall(f"{select} WHERE s.id IN ({_marks(ids)})", tuple(ids))
+        return await self.db.fetchall(f"{SONG_FEATURED_SELECT} WHERE s.id IN ({_marks(ids)})",
+                                      tuple(ids))
 
     async def albums(self, ids: Sequence[int]) -> list[Row]:
         if not ids:

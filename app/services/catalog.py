@@ -95,6 +95,12 @@ def song_json(row: Row, links: Links, featured: Sequence[Mapping[str, Any]] | No
     }
 
 
+def song_json_featured(row: Row, links: Links) -> Song:
+    """`song_json` of a row read with its featured artists (`featured_json`,
+    repos.catalog.SONG_FEATURED_SELECT)."""
+    return song_json(row, links, json.loads(row["featured_json"] or "null"))
+
+
 def album_json(row: Row, links: Links) -> Album:
     """The album shape of the API, without its songs."""
     return {
@@ -439,8 +445,7 @@ class CatalogService:
                                              self.repo.album_songs(album_id, ALBUM_SONGS_MAX))
             if row is None:
                 return None
-            songs = [song_json(r, self.links, json.loads(r["featured_json"] or "null"))
-                     for r in rows]
+            songs = [song_json_featured(r, self.links) for r in rows]
             return {**album_json(row, self.links), "songs": songs}
 
         value = await self._cached_one(f"album:{album_id}", load, "No such album")

@@ -92,9 +92,9 @@ class Indexer:
         else:
             self._locks[key] = (lock, users - 1)
 
-    async def apply(self, tx: Executor | None, envelope: dict[str, Any]) -> None:
-        """The consumer's effect for one `catalog.<entity>.<change>` event, read in `tx` or, with
-        None, a statement at a time from the pool (no connection held while the index writes)."""
+    async def apply(self, envelope: dict[str, Any]) -> None:
+        """The consumer's effect for one `catalog.<entity>.<change>` event, read a statement at a
+        time from the pool (no connection held while the index writes: `LiveIndex.handle`)."""
         data = envelope.get("data") or {}
         entity, entity_id = data.get("entity"), data.get("entity_id")
         if entity not in CATALOG_ENTITIES or not isinstance(entity_id, int):
@@ -102,7 +102,7 @@ class Indexer:
             return
         # One entity at a time: two events for it never interleave their read and their write.
         async with self._holding([documents.doc_id(entity, entity_id)]):
-            await self.sync(self.search, entity, [entity_id], sql=tx)
+            await self.sync(self.search, entity, [entity_id])
 
     # rebuild
     async def fill(self, target: Target, progress: Progress | None = None) -> int:
@@ -246,7 +246,7 @@ class LiveIndex:
         if await outbox.processed(self.db, CONSUMER, event_id):
             return
         indexer = await self._indexer()
-        await apply_with_retry(lambda: indexer.apply(None, envelope), self.stopping)
+        await apply_with_retry(lambda: indexer.apply(envelope), self.stopping)
         await outbox.mark_done(self.db, CONSUMER, event_id)
 
     def stop(self) -> None:

@@ -7,10 +7,11 @@ it, and one made private since is left out of every answer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, overload
 
 from app.errors import InvalidInput
+from app.repos.db import Row
 from app.repos.library import TABLES, LibraryRepo
 from app.services import validation as v
 from app.services.catalog import CatalogService
@@ -85,28 +86,16 @@ class LibraryService:
     async def counts(self, user_id: int) -> dict[str, int]:
         return await self.repo.counts(user_id)
 
-    async def added_at(self, kind: str, user_id: int, ids: Sequence[int]) -> dict[int, str]:
-        """When the user added each of `ids` that is in their library (RFC 3339), as Subsonic's
-        `starred` shows it; items not in it are left out."""
-        rows = await self.repo.added_at(kind, user_id, sorted(set(ids)))
-        return {int(r["item_id"]): v.rfc3339(r["added_at"]) for r in rows}
-
     async def added_at_each(self, user_id: int, wanted: Mapping[str, Sequence[int]]
                             ) -> dict[str, dict[int, str]]:
         """`added_at` for several kinds (songs, albums, artists…) in one read, by kind."""
         known = {kind: sorted(set(ids)) for kind, ids in wanted.items() if kind in TABLES}
-        out: dict[str, dict[int, str]] = {kind: {} for kind in wanted}
-        for r in await self.repo.added_at_each(user_id, known):
-            out[str(r["kind"])][int(r["item_id"])] = v.rfc3339(r["added_at"])
-        return out
+        return _by_kind(await self.repo.added_at_each(user_id, known), wanted)
 
     async def album_stars(self, user_id: int, album_id: int) -> dict[str, dict[int, str]]:
         """`added_at` of an album and of its songs, by kind, without reading the album first (so
         it can run beside the album's own read)."""
-        out: dict[str, dict[int, str]] = {"songs": {}, "albums": {}}
-        for r in await self.repo.album_stars(user_id, album_id):
-            out[str(r["kind"])][int(r["item_id"])] = v.rfc3339(r["added_at"])
-        return out
+        return _by_kind(await self.repo.album_stars(user_id, album_id), ("songs", "albums"))
 
     async def everything_added(self, kind: str, user_id: int, most: int = 10_000
                                ) -> dict[int, str]:
@@ -159,3 +148,10 @@ class LibraryService:
         songs, _ = await self.catalog.songs({"ids": sorted(set(ids))}, len(ids), 0)
         return {s["id"]: s for s in songs}
 
+
+def _by_kind(rows: list[Row], kinds: Iterable[str]) -> dict[str, dict[int, str]]:
+    """Rows of (kind, item_id, added_at) as {kind: {item id: when added (RFC 3339)}}."""
+    out: dict[str, dict[int, str]] = {kind: {} for kind in kinds}
+    for r in rows:
+        out[str(r["kind"])][int(r["item_id"])] = v.rfc3339(r["added_at"])
+    return out

@@ -8,13 +8,12 @@ through the same visibility rule in SQL, a second guard behind the backend's fil
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from app.adapters.search.port import TYPES, Filters, Hit, HitPage, SearchPort, SearchQuery, normalise_text
 from app.repos.db import Database
 from app.repos.search import SearchRepo
-from app.services.catalog import album_json, artist_json, song_json
+from app.services.catalog import album_json, artist_json, song_json_featured
 from app.services.playlists import playlist_json
 from app.services.types import Album, Artist, Links, Page, Playlist, Song, Suggestion
 
@@ -77,8 +76,7 @@ class SearchService:
         made: dict[int, Item]
         if type_ == "song":
             rows = await self.repo.songs(ids)
-            made = {int(r["id"]): song_json(r, self.links, json.loads(r["featured_json"] or "null"))
-                    for r in rows}
+            made = {int(r["id"]): song_json_featured(r, self.links) for r in rows}
         elif type_ == "album":
             made = {int(r["id"]): album_json(r, self.links) for r in await self.repo.albums(ids)}
         elif type_ == "artist":

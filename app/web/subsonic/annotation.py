@@ -73,11 +73,7 @@ async def set_rating(call: Call) -> Payload:
 
 @methods.method("scrobble")
 async def scrobble(call: Call) -> Payload:
-    values = call.params.texts("id")
-    if not values:
-        raise SubsonicError(MISSING_PARAMETER, "Required parameter 'id' is missing")
-    if len(values) > MAX_ITEMS:
-        raise SubsonicError(MISSING_PARAMETER, f"At most {MAX_ITEMS} ids at once")
+    values = call.params.ids("id", MAX_ITEMS)
     songs = [parse_id(value, "song")[1] for value in values]
     times = _times(call, len(songs))
     me = call.user

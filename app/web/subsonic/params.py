@@ -71,6 +71,15 @@ class Params:
         """Every non-empty value of a repeatable parameter (`id`, `songId`, …), in order."""
         return [value for value in self.values.getall(name, []) if value]
 
+    def ids(self, name: str, most: int) -> list[str]:
+        """A required repeatable id parameter: at least one value (else 10), at most `most`."""
+        values = self.texts(name)
+        if not values:
+            raise SubsonicError(MISSING_PARAMETER, f"Required parameter '{name}' is missing")
+        if len(values) > most:
+            raise SubsonicError(MISSING_PARAMETER, f"At most {most} ids at once")
+        return values
+
     def integer(self, name: str, default: int | None = None, *, lo: int = -MAX_ID,
                 hi: int = MAX_ID, clamp: bool = False) -> int:
         """An integer in [lo, hi]; required when `default` is None. With `clamp`, a number

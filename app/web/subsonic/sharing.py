@@ -118,11 +118,7 @@ async def get_shares(call: Call) -> Payload:
 
 @methods.method("createShare")
 async def create_share(call: Call) -> Payload:
-    values = call.params.texts("id")
-    if not values:
-        raise SubsonicError(MISSING_PARAMETER, "Required parameter 'id' is missing")
-    if len(values) > MOST_IDS:
-        raise SubsonicError(MISSING_PARAMETER, f"At most {MOST_IDS} ids at once")
+    values = call.params.ids("id", MOST_IDS)
     items = [parse_id(value, "song", "album", "playlist") for value in values]
     link: dict[str, Any] = {"description": call.params.get("description"), **_expiry(call)}
     service = call.app[keys.PLAYLISTS]
