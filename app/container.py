@@ -133,7 +133,7 @@ class Services:
 
     @cached_property
     def search(self) -> SearchService:
-        return SearchService(self.db, self.search_backend, self.links)
+        return SearchService(self.db, self.search_backend, self.links, self.cache)
 
     @cached_property
     def indexer(self) -> Indexer:

@@ -319,3 +319,55 @@ async def test_a_failed_rebuild_leaves_every_event_to_the_consumer(client):
     with pytest.raises(SearchUnavailable):
         await Indexer(db, Broken()).reindex()  # type: ignore[arg-type]
     assert await _applied(db, pending) == set()
+
+
+async def test_a_repeated_search_is_read_from_the_cache_until_the_index_or_catalogue_changes(
+        sclient, sadmin, audio_dir):
+    """A page of songs, albums or artists is kept under the index's version and the catalogue's
+    generation: asked again it is not searched again; a commit to the index or a catalogue write
+    makes the next ask search afresh; playlists (viewer-dependent) are never kept."""
+    word = unique("Cachetune")
+    song = await upload(sclient, sadmin, audio_dir, title=f"{word} One", artist=f"{word} Band")
+
+    async def song_found() -> bool:
+        return [s["id"] for s in await found(sclient, sadmin, "songs", word)] == [song["id"]]
+    await eventually(song_found, timeout=5)
+    backend = sclient.app[keys.SEARCH].backend
+    asked: list[str] = []
+    real_search = backend.search
+
+    async def counting(queries: Any) -> Any:
+        asked.extend(q.type for q in queries)
+        return await real_search(queries)
+    backend.search = counting
+    try:
+        for _ in range(3):
+            assert [s["id"] for s in await found(sclient, sadmin, "songs", word)] == [song["id"]]
+        assert asked == []  # kept since the ask that found it
+        await found(sclient, sadmin, "playlists", word)
+        await found(sclient, sadmin, "playlists", word)
+        assert asked == ["playlist", "playlist"]
+
+        # A commit to the index (here a new playlist's document, a write that leaves the
+        # catalogue's generations alone) gives the index a new version.
+        before = backend.version()
+        await post(sclient, sadmin, "/api/playlist", {"name": unique("Playlist"), "is_public": True})
+
+        async def committed() -> bool:
+            return backend.version() != before
+        await eventually(committed, timeout=5)
+        asked.clear()
+        assert [s["id"] for s in await found(sclient, sadmin, "songs", word)] == [song["id"]]
+        assert asked == ["song"]
+
+        # A catalogue write (a rename through the API) starts a new generation of the songs'
+        # pages: the hydrated title is fresh at once, whatever the index has done yet.
+        renamed = f"{word} Renamed"
+        resp = await sclient.put(f"/api/song/{song['id']}", json={"title": renamed},
+                                 headers=sadmin.headers)
+        assert resp.status == 200, await resp.text()
+        asked.clear()
+        titles = [s["title"] for s in await found(sclient, sadmin, "songs", word)]
+        assert asked == ["song"] and titles in ([renamed], [])
+    finally:
+        backend.search = real_search

@@ -138,3 +138,28 @@ async def test_contract_dump_returns_the_documents(backend):
     dumped = await backend.dump()
     assert [d["id"] for d in dumped] == sorted(d["id"] for d in CORPUS)
     assert {d["id"]: d for d in dumped}["song-5"] == {d["id"]: d for d in CORPUS}["song-5"]
+
+
+async def test_contract_version_changes_with_every_write(backend):
+    """The token answers may be cached under: steady while nothing is written, new after each
+    write (an upsert, a delete, a rebuild). A backend that cannot tell says None (Meilisearch)."""
+    before = backend.version()
+    if backend.name != "embedded":
+        assert before is None
+        return
+    assert before is not None and backend.version() == before
+    await backend.upsert([song(8, "Version Song", "Hush", 13)])
+    after_upsert = backend.version()
+    assert after_upsert not in (None, before)
+    await backend.delete(["song-8"])
+    after_delete = backend.version()
+    assert after_delete not in (None, before, after_upsert)
+
+    async def fill(target: Any) -> None:
+        await target.upsert(CORPUS)
+
+    async def nothing(target: Any) -> None:
+        return None
+
+    await backend.rebuild(fill, nothing)
+    assert backend.version() not in (None, before, after_upsert, after_delete)

@@ -228,6 +228,9 @@ class _Root:
                 shutil.rmtree(path, ignore_errors=True)
 
 
+_OPSTAMP = re.compile(rb'"opstamp"\s*:\s*(\d+)')
+
+
 class _Reader:
     def __init__(self, root: _Root) -> None:
         self.root = root
@@ -355,6 +358,22 @@ class EmbeddedSearch:
         except Exception:  # noqa: BLE001 - any failure means unhealthy
             return False
         return self.failing is None
+
+    def version(self) -> str | None:
+        """The live directory and the opstamp of its last commit (tantivy's meta.json, rewritten
+        by every commit; a rebuild is a new directory): read on the event loop, a small file."""
+        if self.failing is not None:
+            return None
+        target = self.root.target()
+        if target is None:
+            return None
+        try:
+            meta = (target / "meta.json").read_bytes()
+        except OSError:
+            return None
+        # The index's own opstamp closes the file (segments' deletes carry opstamps too).
+        stamp = _OPSTAMP.match(meta, meta.rfind(b'"opstamp"'))
+        return f"{target.name}.{int(stamp.group(1))}" if stamp else None
 
     # reads
     def _check(self) -> None:

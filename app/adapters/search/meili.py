@@ -125,6 +125,11 @@ class MeiliSearch:
             return False
         return health.status == "available"
 
+    def version(self) -> str | None:
+        """Meilisearch applies writes as tasks of its own: no token tells when an answer
+        changed, so its answers are not cached."""
+        return None
+
     # reads
     def _params(self, q: SearchQuery) -> SearchParams:
         return SearchParams(

@@ -113,6 +113,11 @@ class SearchPort(Target, Protocol):
 
     async def healthy(self) -> bool: ...
 
+    def version(self) -> str | None:
+        """A token that changes whenever what `search` answers may change (the index this
+        process reads committed or was swapped), so answers can be cached under it; None when
+        the backend cannot tell (then nothing is cached)."""
+
 
 def normalise_text(text: str, max_len: int = 200) -> str:
     """The query as searched: control characters dropped, whitespace collapsed, bounded."""
