@@ -154,6 +154,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[keys.SEARCH] = services.search
     app[keys.STREAM] = services.stream
     yield
+    await services.cache.settle()  # values being stored reach the store before it closes
 
 
 async def _flush_access_log(app: web.Application) -> None:

@@ -283,3 +283,38 @@ async def test_an_albums_songs_carry_their_featured_artists_in_credit_order(clie
     assert [a["name"] for a in listed["songs"][1]["featured_artists"]] == guests
     alone = await (await client.get(f"/api/song/{made[1]['id']}", headers=admin.headers)).json()
     assert listed["songs"][1]["featured_artists"] == alone["featured_artists"]
+
+
+async def test_an_albums_songs_read_as_one_json_value_equal_each_song_read_alone(
+        client, admin, audio_dir, monkeypatch):
+    """The album's songs come from the database as one JSON value: every field of every song,
+    titles with quotes, backslashes, control characters and emoji included, is what the song
+    answers alone; and a value cut short (past group_concat_max_len) is read again as rows."""
+    word = unique("Json")
+    album = f"{word} Album"
+    titles = ['Say "Hi" \\ back', "Tab\there ☕ 🎸 ünïcode", "Plain"]
+    made = []
+    for track, title in enumerate(titles, 1):
+        path = make_audio(audio_dir, "mp3", seconds=1.0, title=f"{word} {title}",
+                          artist=f"{word} Main; {word} Guest" if track == 2 else f"{word} Main",
+                          album=album, track=track)
+        resp = await upload(client, admin, path)
+        assert resp.status == 201, await resp.text()
+        made.append(await resp.json())
+    album_id = made[0]["album_id"]
+    listed = await (await client.get(f"/api/album/{album_id}", headers=admin.headers)).json()
+    alone = [await (await client.get(f"/api/song/{m['id']}", headers=admin.headers)).json()
+             for m in made]
+    assert listed["songs"] == alone
+    assert [s["title"] for s in listed["songs"]] == [f"{word} {t}" for t in titles]
+
+    catalog = client.app[keys.CATALOG]
+    real = catalog.repo.album_with_songs
+
+    async def cut(album_id: int, limit: int) -> Any:
+        value = await real(album_id, limit)
+        return value[: len(value) // 2]
+    monkeypatch.setattr(catalog.repo, "album_with_songs", cut)
+    await catalog.cache.invalidate(f"album:{album_id}")
+    again = await (await client.get(f"/api/album/{album_id}", headers=admin.headers)).json()
+    assert again == listed

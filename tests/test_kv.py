@@ -51,6 +51,20 @@ async def test_add_only_when_absent(kv: KeyValue) -> None:
     assert await kv.get("brief") == b"again"
 
 
+async def test_get_or_add_reads_a_value_or_takes_the_lock(kv: KeyValue) -> None:
+    """A present key answers its value and leaves the lock alone; an absent one takes the lock
+    once (a second asker is refused it), and nothing else is written."""
+    await kv.set("goa:key", b"value", 30)
+    assert await kv.get_or_add("goa:key", "goa:lock", b"1", 5) == (b"value", False)
+    assert await kv.get("goa:lock") is None
+    assert await kv.get_or_add("goa:gone", "goa:lock", b"1", 5) == (None, True)
+    assert await kv.get("goa:lock") == b"1" and 0 < await kv.ttl("goa:lock") <= 5
+    assert await kv.get_or_add("goa:gone", "goa:lock", b"1", 5) == (None, False)
+    assert await kv.get("goa:gone") is None
+    await kv.set("goa:empty", b"", 30)  # an empty value is a value, not a miss
+    assert await kv.get_or_add("goa:empty", "goa:lock2", b"1", 5) == (b"", False)
+
+
 async def test_incr_counts_within_a_fixed_window(kv: KeyValue) -> None:
     count, remaining = await kv.incr("hits", 0.4)
     assert count == 1 and 0 < remaining <= 0.4

@@ -84,6 +84,8 @@ def song_cases() -> list[Case]:
             cases.append((f"songs {filters} by {order}", c.song_ids_sql(filters, order, P(24, 24)), 48))
     cases.append(("album's songs", c.song_ids_sql({"album_id": 70}, "album", P(100)), 100))
     cases.append(("album's songs, whole rows (an album answer)", c.album_songs_sql(70, 1000), 100))
+    cases.append(("an album and its songs as one JSON value (an album answer)",
+                  (c.ALBUM_WITH_SONGS_JSON, [1000, 70]), 100))
     cases.append(("songs after a cursor (newest)",
                   c.song_ids_sql({}, "newest", P(20, after=("2100-01-01 00:00:00", 10**9))), 20))
     cases.append(("songs after a cursor (popular)", c.song_ids_sql({}, "popular", P(20, after=(3, 40))), 20))

@@ -2,7 +2,9 @@
 
 - TTLs carry jitter, so entries loaded together do not expire together.
 - One loader per key on a miss: concurrent misses in this process wait for the first loader, and
-  other processes wait briefly on a short `lock:` key before loading themselves.
+  other processes wait briefly on a short `lock:` key before loading themselves. A miss reads and
+  takes that lock in one round trip; the loaded value is stored (and the lock released) in the
+  background, after it is answered.
 - Writes invalidate after commit by deleting keys; lists are grouped under a generation counter
   that a write increments, so no key is ever enumerated (no `KEYS`).
 - When the store is down the loader runs directly: slower, never wrong.
@@ -22,6 +24,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import orjson
+
 from app.adapters.kv import KeyValue, KVUnavailable
 
 log = logging.getLogger(__name__)
@@ -35,11 +39,13 @@ LOCAL_MAX = 20_000
 
 
 def _encode(value: Any) -> bytes:
-    return MISSING if value is None else json.dumps(value, separators=(",", ":")).encode()
+    # orjson: several times json's speed, the same JSON (keys that are not strings become
+    # strings, as json.dumps makes them; non-ASCII text is written as UTF-8, not escaped).
+    return MISSING if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
 def _decode(raw: bytes) -> Any:
-    return None if raw == MISSING else json.loads(raw)
+    return None if raw == MISSING else orjson.loads(raw)
 
 
 class Cache:
@@ -50,6 +56,7 @@ class Cache:
         self.lock_ttl = lock_ttl
         self.local = local
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
+        self._stores: set[asyncio.Task[None]] = set()
         self._pending_bumps: set[str] = set()
         self._l1: dict[str, tuple[float, bytes]] = {}
         self._gens: dict[str, int] = {}
@@ -101,20 +108,13 @@ class Cache:
             hit = self._l1.get(key)
             if hit is not None and hit[0] > time.monotonic():
                 return hit[1]
-        try:
-            raw = await self.kv.get("c:" + key)
-        except KVUnavailable:
-            return _encode(await loader())
-        if raw is not None:
-            self._remember(key, raw)
-            return raw
         pending = self._inflight.get(key)
-        if pending is not None:
+        if pending is not None:  # this process is reading it already: one read for all
             return await asyncio.shield(pending)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            value = await self._load(key, loader, ttl)
+            value = await self._fetch(key, loader, ttl)
         except BaseException as exc:
             if not future.done():
                 future.set_exception(exc)
@@ -126,10 +126,15 @@ class Cache:
         finally:
             self._inflight.pop(key, None)
 
-    async def _load(self, key: str, loader: Loader, ttl: float) -> bytes:
+    async def _fetch(self, key: str, loader: Loader, ttl: float) -> bytes:
+        """The stored value, or the loader's: a miss takes the key's lock in the same round trip
+        as the read, and the value is stored (and the lock released) after it is answered."""
         lock = "lock:" + key
         try:
-            got_lock = await self.kv.add(lock, b"1", self.lock_ttl)
+            raw, got_lock = await self.kv.get_or_add("c:" + key, lock, b"1", self.lock_ttl)
+            if raw is not None:
+                self._remember(key, raw)
+                return raw
             if not got_lock:
                 # Another process is loading: wait a little for its value rather than pile on.
                 for _ in range(20):
@@ -141,16 +146,27 @@ class Cache:
             return _encode(await loader())
         value = await loader()
         payload = _encode(value)
+        keep = self._ttl(ttl if value is not None else min(ttl, 30))
+        self._remember(key, payload)
+        task = asyncio.create_task(self._store(key, payload, keep, lock if got_lock else None))
+        self._stores.add(task)
+        task.add_done_callback(self._stores.discard)
+        return payload
+
+    async def _store(self, key: str, payload: bytes, keep: float, lock: str | None) -> None:
+        """Keep a loaded value (and release its lock: one round trip), off the answer's path."""
         try:
-            keep = self._ttl(ttl if value is not None else min(ttl, 30))
-            if got_lock:  # the value stored and the lock released in one round trip
+            if lock is not None:
                 await self.kv.set_and_delete("c:" + key, payload, keep, lock)
             else:
                 await self.kv.set("c:" + key, payload, keep)
         except KVUnavailable:
-            return payload
-        self._remember(key, payload)
-        return payload
+            pass  # not kept: the next read loads again (the lock expires by itself)
+
+    async def settle(self) -> None:
+        """Wait for the values being stored (tests; a shutdown that wants them kept)."""
+        while self._stores:
+            await asyncio.gather(*list(self._stores), return_exceptions=True)
 
     async def invalidate(self, *keys: str) -> None:
         """Drop entries after a commit; when the store is down the deletion is sent on recovery."""

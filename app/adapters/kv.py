@@ -39,6 +39,8 @@ class KeyValue(Protocol):
     async def mget(self, keys: list[str]) -> list[bytes | None]: ...
     async def set(self, key: str, value: bytes, ttl: float) -> None: ...
     async def add(self, key: str, value: bytes, ttl: float) -> bool: ...
+    async def get_or_add(self, key: str, lock: str, value: bytes, ttl: float
+                         ) -> tuple[bytes | None, bool]: ...
     async def set_and_delete(self, key: str, value: bytes, ttl: float, *deletes: str) -> None: ...
     async def delete(self, *keys: str) -> None: ...
     async def incr(self, key: str, ttl: float) -> tuple[int, float]: ...
@@ -120,6 +122,15 @@ class MemoryKV:
         self._put(key, value, ttl)
         return True
 
+    async def get_or_add(self, key: str, lock: str, value: bytes, ttl: float
+                         ) -> tuple[bytes | None, bool]:
+        """`key`'s value, or (None, whether `lock` was added): a cache miss taking its loader's
+        lock in the same step."""
+        found = await self.get(key)
+        if found is not None:
+            return found, False
+        return None, await self.add(lock, value, ttl)
+
     async def delete(self, *keys: str) -> None:
         for key in keys:
             self._data.pop(self.prefix + key, None)
@@ -186,6 +197,15 @@ class MemoryKV:
         return True
 
 
+# {1, KEYS[1]'s value}, or {0, whether KEYS[2] was set (NX, PX ARGV[2]) to ARGV[1]}.
+GET_OR_ADD = """
+local found = redis.call('GET', KEYS[1])
+if found then return {1, found} end
+if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return {0, 1} end
+return {0, 0}
+"""
+
+
 class RedisKV:
     """Redis through redis.asyncio, with short timeouts and a cool-down after a failure."""
 
@@ -207,6 +227,7 @@ class RedisKV:
             health_check_interval=15,
         )
         self.client = aioredis.Redis.from_pool(pool)  # the client owns (and closes) the pool
+        self._get_or_add = self.client.register_script(GET_OR_ADD)
         self._down_until = 0.0
         self._pending_deletes: set[str] = set()
         self.channel = namespace + ":broadcast"
@@ -279,6 +300,16 @@ class RedisKV:
                 self.prefix + key, value, px=max(1, int(ttl * 1000)), nx=True
             )
             return bool(done)
+
+    async def get_or_add(self, key: str, lock: str, value: bytes, ttl: float
+                         ) -> tuple[bytes | None, bool]:
+        """`key`'s value, or (None, whether `lock` was added): a cache miss takes its loader's
+        lock in the same round trip (a script: the lock is taken only when the key is absent)."""
+        async with self._command():
+            hit, answer = await self._get_or_add(
+                keys=[self.prefix + key, self.prefix + lock],
+                args=[value, max(1, int(ttl * 1000))])
+            return (bytes(answer), False) if hit else (None, bool(answer))
 
     async def delete(self, *keys: str) -> None:
         """Delete keys; when Redis is down the deletion is kept and sent once it answers again."""

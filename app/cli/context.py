@@ -27,4 +27,6 @@ async def catalog_context(config: Config, *, search: bool = False) -> AsyncItera
         backend: SearchPort | None = None
         if search:
             backend = await stack.enter_async_context(search_context(config))
-        yield build_services(config, db, kv, local_cache=False, search_backend=backend)
+        services = build_services(config, db, kv, local_cache=False, search_backend=backend)
+        yield services
+        await services.cache.settle()  # values being stored reach the store before it closes

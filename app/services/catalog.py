@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import orjson
 import pymysql
 
 from app import events
@@ -21,7 +22,9 @@ from app.adapters.cache import MISSING, Cache
 from app.adapters.search.port import Filters, SearchPort, SearchQuery, SearchUnavailable, normalise_text
 from app.errors import Conflict, InvalidInput, NotFound
 from app.repos.catalog import (
+    ALBUM_FIELDS,
     ALBUM_ORDERS,
+    ALBUM_SONG_FIELDS,
     ARTIST_ORDERS,
     SONG_ORDERS,
     CatalogRepo,
@@ -93,6 +96,13 @@ def song_json(row: Row, links: Links, featured: Sequence[Mapping[str, Any]] | No
         "stream_url": links.stream(row["id"]),
         "created_at": v.rfc3339(row["created_at"]),
     }
+
+
+def _album_song(values: Sequence[Any], links: Links) -> Song:
+    """`song_json` of one song of an album read as JSON (repos.catalog.ALBUM_SONGS_JSON)."""
+    row = dict(zip(ALBUM_SONG_FIELDS, values, strict=True))
+    row["created_at"] = dt.datetime.fromisoformat(row["created_at"])
+    return song_json(row, links, row["featured"])
 
 
 def song_json_featured(row: Row, links: Links) -> Song:
@@ -440,13 +450,22 @@ class CatalogService:
     async def album(self, album_id: int, with_songs: bool = True) -> Album:
         """One album, with its songs unless `with_songs` is false; 404 when there is none."""
         async def load() -> Album | None:
-            # Both at once, on two connections: a cold album costs one round trip, not two.
-            row, rows = await asyncio.gather(self.repo.album(album_id),
-                                             self.repo.album_songs(album_id, ALBUM_SONGS_MAX))
-            if row is None:
+            value = await self.repo.album_with_songs(album_id, ALBUM_SONGS_MAX)
+            if value is None:
                 return None
-            songs = [song_json_featured(r, self.links) for r in rows]
-            return {**album_json(row, self.links), "songs": songs}
+            try:
+                *fields, songs = orjson.loads(value)
+            except orjson.JSONDecodeError:  # longer than one value may be: read as rows
+                row, rows = await asyncio.gather(self.repo.album(album_id),
+                                                 self.repo.album_songs(album_id, ALBUM_SONGS_MAX))
+                if row is None:
+                    return None
+                return {**album_json(row, self.links),
+                        "songs": [song_json_featured(r, self.links) for r in rows]}
+            row = dict(zip(ALBUM_FIELDS, fields, strict=True))
+            row["created_at"] = dt.datetime.fromisoformat(row["created_at"])
+            return {**album_json(row, self.links),
+                    "songs": [_album_song(values, self.links) for values in songs or ()]}
 
         value = await self._cached_one(f"album:{album_id}", load, "No such album")
         if not with_songs:
