@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pymysql
 import pytest
 from conftest import make_audio, make_config, unique
 
@@ -105,6 +106,49 @@ async def test_in_place_rescan_picks_up_new_changed_and_removed(database_url, tm
     titles = {r["title"] for r in await db.fetchall(
         "SELECT s.title FROM songs s JOIN artists a ON a.id = s.artist_id WHERE a.name = %s", (artist,))}
     assert titles == {"One 0 (remaster)", "One 1", "Two", "Three"}
+
+
+async def test_a_row_the_database_refuses_sinks_only_its_own_file(
+        database_url, tmp_path, audio_dir, client, monkeypatch):
+    """New songs of a batch are written in one statement; when the database refuses one row
+    (here a refusal made for one title), the batch is redone a file at a time: the others are
+    imported, with their artists, albums and events, and that one file is reported."""
+    from app.repos.catalog import CatalogRepo
+
+    config = make_config(database_url, tmp_path)
+    artist = unique("Refused ")
+    files = library(tmp_path / "music", audio_dir, artist)
+    poison = "One 1"
+    real_many, real_one = CatalogRepo.insert_songs, CatalogRepo.insert_song
+    batches: list[int] = []
+
+    async def insert_songs(self, tx, rows):
+        batches.append(len(rows))
+        if any(r["title"] == poison for r in rows):
+            raise pymysql.err.DataError(1406, "Data too long for column 'title'")
+        return await real_many(self, tx, rows)
+
+    async def insert_song(self, tx, fields):
+        if fields["title"] == poison:
+            raise pymysql.err.DataError(1406, "Data too long for column 'title'")
+        return await real_one(self, tx, fields)
+
+    monkeypatch.setattr(CatalogRepo, "insert_songs", insert_songs)
+    monkeypatch.setattr(CatalogRepo, "insert_song", insert_song)
+    summary = await run(config, tmp_path / "music")
+    assert batches == [4], "the four new songs went to the database in one statement"
+    assert summary.imported == 3
+    assert (str(files["one1"]), "not imported ((1406, \"Data too long for column 'title'\"))") \
+        in summary.failures
+    db = client.app[keys.DB]
+    titles = {r["title"] for r in await db.fetchall(
+        "SELECT s.title FROM songs s JOIN artists a ON a.id = s.artist_id WHERE a.name = %s", (artist,))}
+    assert titles == {"One 0", "One 2", "Two"}
+    song_events = await db.fetchval(
+        "SELECT COUNT(*) FROM outbox o JOIN songs s ON o.type = 'catalog.song.upserted'"
+        " AND JSON_VALUE(o.payload, '$.data.entity_id') = s.id"
+        " JOIN artists a ON a.id = s.artist_id WHERE a.name = %s", (artist,))
+    assert song_events == 3
 
 
 def test_import_command_line(database_url, tmp_path, audio_dir):

@@ -494,8 +494,19 @@ class Importer:
         memo = self._memo.carry()
         try:
             async with self.db.transaction() as tx:
-                for plan in plans:
-                    keys.extend(await self._apply_one(tx, plan, memo))
+                # New songs are written together; a run of them ends before any other plan, so
+                # the batch's writes keep their order (content freed by a move may be inserted).
+                inserts: list[_Plan] = []
+                for plan in [*plans, None]:
+                    if plan is not None and plan.kind == "insert":
+                        inserts.append(plan)
+                        continue
+                    if inserts:
+                        keys.extend(await self.ingest.insert_from_files(
+                            tx, [self._prepared(p.item) for p in inserts], memo))
+                        inserts = []
+                    if plan is not None:
+                        keys.extend(await self._apply_one(tx, plan, memo))
                 await events.emit_many(tx, memo.events)
             self._committed(memo)
             for plan in plans:

@@ -602,6 +602,23 @@ class CatalogRepo:
             tuple(fields[c] for c in columns),
         )
 
+    async def insert_songs(self, tx: Tx, rows: Sequence[dict[str, Any]]) -> list[int]:
+        """Several songs (the same columns each) in one statement; their ids in the rows' order,
+        read back by content hash (unique), so nothing assumes the ids came out consecutive."""
+        columns = list(rows[0])
+        if any(list(r) != columns for r in rows):
+            raise ValueError("the rows of one insert have the same columns")
+        one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        await tx.execute(
+            f"INSERT INTO songs ({', '.join(columns)}) VALUES {', '.join([one] * len(rows))}",
+            tuple(r[c] for r in rows for c in columns),
+        )
+        found = await tx.fetchall(
+            f"SELECT id, sha256 FROM songs WHERE sha256 IN ({', '.join(['%s'] * len(rows))})",
+            tuple(r["sha256"] for r in rows))
+        ids = {r["sha256"]: int(r["id"]) for r in found}
+        return [ids[r["sha256"]] for r in rows]
+
     async def update_song(self, tx: Tx, song_id: int, changes: dict[str, Any]) -> None:
         allowed = {"title", "artist_id", "album_id", "track_number", "disc_number", "genre",
                    "year", "explicit", "cover_image_id", "file_path", "size", "sha256",

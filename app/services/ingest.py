@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import logging
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,6 +248,16 @@ class IngestService:
         created: list[tuple[str, int]] = []
         fields, featured_ids = await self._resolve(tx, prepared, overrides, batch, created)
         song_id = await self.repo.insert_song(tx, fields)
+        keys = await self._inserted(tx, song_id, fields, featured_ids, created, batch, prepared, actor)
+        return song_id, keys
+
+    async def _inserted(
+        self, tx: Tx, song_id: int, fields: dict[str, Any], featured_ids: list[int],
+        created: list[tuple[str, int]], batch: Batch | None, prepared: Prepared,
+        actor: Actor | None = None,
+    ) -> list[str]:
+        """What follows a new song's row in `tx`: its featured artists and events; returns the
+        cache keys to drop."""
         if batch is not None:
             batch.created.extend(created)
         if featured_ids:
@@ -264,12 +274,27 @@ class IngestService:
             ))
         await self._emit(tx, found, batch)
         artist_id, album_id = fields["artist_id"], fields["album_id"]
-        keys = [f"artist:{artist_id}", f"album:{album_id}"] + [f"artist:{f}" for f in featured_ids]
-        return song_id, keys
+        return [f"artist:{artist_id}", f"album:{album_id}"] + [f"artist:{f}" for f in featured_ids]
 
     async def insert_from_file(self, tx: Tx, prepared: Prepared, batch: Batch) -> tuple[int, list[str]]:
         """A new song from an imported file, in the import's transaction `tx`."""
         return await self._insert(tx, prepared, {}, None, batch)
+
+    async def insert_from_files(self, tx: Tx, files: Sequence[Prepared], batch: Batch) -> list[str]:
+        """New songs from imported files, in the import's transaction `tx`: their artists and
+        albums found or made one file at a time, their rows written in one statement (a folder
+        import's writes are a few statements per batch, not one per file). Returns the cache
+        keys to drop."""
+        resolved = []
+        for prepared in files:
+            created: list[tuple[str, int]] = []
+            fields, featured_ids = await self._resolve(tx, prepared, {}, batch, created)
+            resolved.append((prepared, fields, featured_ids, created))
+        ids = await self.repo.insert_songs(tx, [fields for _, fields, _, _ in resolved])
+        keys: list[str] = []
+        for song_id, (prepared, fields, featured_ids, created) in zip(ids, resolved, strict=True):
+            keys += await self._inserted(tx, song_id, fields, featured_ids, created, batch, prepared)
+        return keys
 
     async def update_from_file(self, tx: Tx, song_id: int, prepared: Prepared, batch: Batch) -> list[str]:
         """A changed file (new content or tags at the same place): its song keeps its id, so
