@@ -169,6 +169,53 @@ def test_store_saves_and_removes(tmp_path: Path) -> None:
     store.remove(key)
 
 
+def test_an_original_is_checked_kept_and_rendered_on_first_use(tmp_path: Path) -> None:
+    """What an import keeps: a picture checked without decoding (the same refusals as
+    `process`), its original, and on first use the very renditions `process` makes, after which
+    the original is dropped. Rendering again, or a second time at once, changes nothing."""
+    data = _samples()["PNG"]
+    checked = images.inspect(data)
+    processed = process(data)
+    assert (checked.sha256, checked.width, checked.height, checked.format) == (
+        processed.sha256, processed.width, processed.height, processed.format)
+    store = ImageStore(tmp_path)
+    store.save_original(checked.sha256, data)
+    assert store.original_path(checked.sha256).read_bytes() == data
+    assert not store.exists(checked.sha256)
+    assert store.render(checked.sha256)
+    for size in SIZES:
+        assert store.path(checked.sha256, size).read_bytes() == processed.renditions[size]
+    assert not store.original_path(checked.sha256).exists()
+    assert store.render(checked.sha256)
+    assert not ImageStore(tmp_path).render("b" * 64)  # nothing kept: nothing to render
+    with pytest.raises(ValueError):
+        store.save_original("c" * 64, data)  # an original's key is its hash
+
+
+@pytest.mark.parametrize(("data", "status"), [
+    (b"", 415), (b"GIF89a not really", 415), (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, 415),
+])
+def test_inspect_refuses_what_process_refuses(data: bytes, status: int) -> None:
+    for check in (images.inspect, process):
+        with pytest.raises(BadImage) as caught:
+            check(data)
+        assert caught.value.status == status
+
+
+def test_a_kept_original_that_does_not_decode_is_refused_when_rendered(tmp_path: Path) -> None:
+    """A JPEG cut in its image data passes the header checks of `inspect` but not decoding."""
+    whole = placeholder_cover("cut short", 320)
+    cut = whole[: len(whole) // 2]
+    store = ImageStore(tmp_path)
+    key = images.inspect(cut).sha256
+    store.save_original(key, cut)
+    with pytest.raises(BadImage):
+        store.render(key)
+    assert not store.exists(key)
+    assert not store.original_path(key).exists()  # not decoded again at every ask
+    assert not store.render(key)
+
+
 @pytest.mark.parametrize("key", ["../" + "a" * 61, "A" * 64, "a" * 63, "a" * 65, "g" * 64, "",
                                  "a" * 63 + "\x00", "/" + "a" * 63])
 def test_store_refuses_bad_keys(tmp_path: Path, key: str) -> None:

@@ -151,6 +151,56 @@ async def test_a_row_the_database_refuses_sinks_only_its_own_file(
     assert song_events == 3
 
 
+async def test_covers_are_kept_as_imported_and_rendered_when_first_asked(
+        database_url, tmp_path, audio_dir, aiohttp_client):
+    """An import checks each cover and keeps its original, resizing none; the first ask of a
+    cover (here 60 at once, more than the image threads' slots, over both sizes and both APIs)
+    renders it once, every ask gets the same picture, and the original is dropped. A kept
+    original that does not decode answers 404, never a 500."""
+    import asyncio
+    import hashlib
+
+    from app.main import create_app
+
+    config = make_config(database_url, tmp_path, amqp_url="")
+    artist = unique("Covers ")
+    library(tmp_path / "music", audio_dir, artist)
+    summary = await run(config, tmp_path / "music", in_place=True)
+    assert summary.imported == 4
+    client = await aiohttp_client(create_app(config))
+    db = client.app[keys.DB]
+    rows = await db.fetchall(
+        "SELECT al.cover_image_id, i.sha256 FROM albums al JOIN artists a ON a.id = al.artist_id"
+        " JOIN images i ON i.id = al.cover_image_id WHERE a.name = %s ORDER BY al.title",
+        (artist,))
+    assert len(rows) == 2
+    store = images.ImageStore(config.media_path)
+    for row in rows:
+        assert store.original_path(row["sha256"]).is_file() and not store.exists(row["sha256"])
+    first, second = rows
+    asks = [client.get(f"/api/image/{first['cover_image_id']}", params={"size": size})
+            for size in (64, 300, 640) for _ in range(10)]
+    asks += [client.get(f"/api/image/{first['cover_image_id']}", params={"size": 300})
+             for _ in range(30)]
+    answers = await asyncio.gather(*asks)
+    bodies = [await r.read() for r in answers]
+    assert {r.status for r in answers} == {200}
+    assert {hashlib.sha256(b).hexdigest() for b in bodies[30:]} == {
+        hashlib.sha256(bodies[10]).hexdigest()}
+    assert store.exists(first["sha256"]) and not store.original_path(first["sha256"]).exists()
+    for size in (64, 300, 640):
+        assert store.path(first["sha256"], size).is_file()
+    # An original that is damaged on disk: 404 (JSON API), not found (Subsonic), nothing made.
+    original = store.original_path(second["sha256"])
+    original.write_bytes(original.read_bytes()[:200])
+    resp = await client.get(f"/api/image/{second['cover_image_id']}", params={"size": 64})
+    assert resp.status == 404
+    assert (await resp.json())["error"]["code"] == "not_found"
+    assert not store.exists(second["sha256"]) and not original.exists()
+    resp = await client.get(f"/api/image/{second['cover_image_id']}", params={"size": 64})
+    assert resp.status == 404
+
+
 def test_import_command_line(database_url, tmp_path, audio_dir):
     artist = unique("Cli ")
     library(tmp_path / "music", audio_dir, artist)

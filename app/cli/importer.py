@@ -52,7 +52,7 @@ SCAN_CHUNK = 50
 @dataclass
 class Scanned:
     """What a worker process learnt about one file (and, unless in place, where it stored it).
-    `info` carries no cover bytes: the cover is resized and stored by the worker already."""
+    `info` carries no cover bytes: the cover is checked and kept by the worker already."""
 
     path: str
     size: int = 0
@@ -62,7 +62,7 @@ class Scanned:
     info: AudioInfo | None = None
     error: str | None = None
     stored: str | None = None
-    cover: tuple[str, int, int] | None = None  # (sha256, width, height), already resized
+    cover: tuple[str, int, int] | None = None  # (sha256, width, height), kept (see _cover)
 
 
 @dataclass
@@ -169,19 +169,23 @@ def _folder_cover(image_root: Path, folder: Path) -> tuple[str, int, int] | None
 
 
 def _cover(image_root: Path, data: bytes | None) -> tuple[str, int, int] | None:
-    """Resize a cover to the fixed sizes and keep it (in the worker, so covers are made in
-    parallel); the same picture again (every track of an album) is not redone."""
+    """Check a cover and keep it as an original, rendered at the fixed sizes when first asked
+    for (IngestService.image_path): resizing a thousand covers would be most of an import's
+    work. In the worker; the same picture again (every track of an album) is not redone, nor is
+    one whose renditions exist already."""
     if not data:
         return None
     key = hashlib.sha256(data).hexdigest()
     if key not in _processed:
         try:
-            processed = images.process(data)
+            checked = images.inspect(data)
         except images.BadImage:
             _processed[key] = None
         else:
-            images.ImageStore(image_root).save(processed)
-            _processed[key] = (processed.sha256, processed.width, processed.height)
+            store = images.ImageStore(image_root)
+            if not store.exists(key):
+                store.save_original(key, data)
+            _processed[key] = (checked.sha256, checked.width, checked.height)
     return _processed[key]
 
 

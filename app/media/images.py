@@ -41,6 +41,7 @@ JPEG_QUALITY = 85
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 _KEY = re.compile(r"[0-9a-f]{64}")
+ORIGINAL = "original"  # a kept original, rendered on first use (ImageStore.save_original)
 
 
 class BadImage(Exception):
@@ -104,6 +105,23 @@ async def process_async(
     )
 
 
+async def render_async(store: ImageStore, key: str) -> bool:
+    """`store.render(key)` on the image threads (the same slots as `process_async`)."""
+    if _pool is None:
+        configure_decoding(_slots)
+    assert _pool is not None
+    return await asyncio.get_running_loop().run_in_executor(
+        _pool, functools.partial(_render_and_release, store, key))
+
+
+def _render_and_release(store: ImageStore, key: str) -> bool:
+    try:
+        return store.render(key)
+    finally:
+        if _malloc_trim is not None:  # as _process_and_release
+            _malloc_trim(0)
+
+
 def _process_and_release(data: bytes, max_bytes: int, max_pixels: int) -> ProcessedImage:
     try:
         return process(data, max_bytes, max_pixels=max_pixels)
@@ -124,10 +142,22 @@ def _libc_malloc_trim() -> Callable[[int], int] | None:
 _malloc_trim = _libc_malloc_trim()
 
 
-def process(
+@dataclass(frozen=True)
+class InspectedImage:
+    """A picture checked without being decoded: its hash, size and format."""
+
+    sha256: str
+    width: int
+    height: int
+    format: str
+
+
+def inspect(
     data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, *, max_pixels: int = MAX_PIXELS
-) -> ProcessedImage:
-    """Check an uploaded image (sniffed by content) and make its square JPEG renditions."""
+) -> InspectedImage:
+    """Check a picture (sniffed by content, its size read from its header, its structure
+    verified) without decoding its pixels: what an import keeps as an original, rendered on
+    first use (`ImageStore.save_original`)."""
     if len(data) > max_bytes:
         raise BadImage(f"image larger than {max_bytes} bytes", 413)
     if not data:
@@ -139,9 +169,6 @@ def process(
             if width * height > max_pixels:
                 raise BadImage(f"image has more than {max_pixels} pixels", 422)
             probe.verify()
-        with _open(data) as im:
-            im.seek(0)  # the first frame of an animated GIF/WebP
-            renditions = _renditions(_reduced(im))
     except BadImage:
         raise
     except UnidentifiedImageError as exc:
@@ -151,7 +178,25 @@ def process(
     except Exception as exc:
         # Decoders raise OSError, SyntaxError, ValueError, struct.error … on broken input.
         raise BadImage(f"broken image: {exc}", 422) from exc
-    return ProcessedImage(hashlib.sha256(data).hexdigest(), width, height, fmt, renditions)
+    return InspectedImage(hashlib.sha256(data).hexdigest(), width, height, fmt)
+
+
+def process(
+    data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, *, max_pixels: int = MAX_PIXELS
+) -> ProcessedImage:
+    """Check an uploaded image (sniffed by content) and make its square JPEG renditions."""
+    checked = inspect(data, max_bytes, max_pixels=max_pixels)
+    try:
+        with _open(data) as im:
+            im.seek(0)  # the first frame of an animated GIF/WebP
+            renditions = _renditions(_reduced(im))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise BadImage("image has too many pixels", 422) from exc
+    except Exception as exc:
+        # Decoders raise OSError, SyntaxError, ValueError, struct.error … on broken input.
+        raise BadImage(f"broken image: {exc}", 422) from exc
+    return ProcessedImage(checked.sha256, checked.width, checked.height, checked.format,
+                          renditions)
 
 
 def _reduced(im: Image.Image) -> Image.Image:
@@ -213,6 +258,16 @@ def _jpeg(im: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+def _write_atomically(folder: Path, dest: Path, data: bytes) -> None:
+    tmp = folder / f".{dest.name}.{uuid.uuid4().hex}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, dest)
+
+
 class ImageStore:
     """Renditions on disk: `images/<aa>/<sha256>/<size>.jpg` under `root`."""
 
@@ -236,15 +291,39 @@ class ImageStore:
         folder = self._dir(key)
         folder.mkdir(parents=True, exist_ok=True)
         for size, data in processed.renditions.items():
-            dest = self.path(key, size)
-            tmp = folder / f".{size}.{uuid.uuid4().hex}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
+            _write_atomically(folder, self.path(key, size), data)
         return key
+
+    def original_path(self, key: str) -> Path:
+        """Where an original kept for rendering later lives (`save_original`)."""
+        return self._dir(key) / ORIGINAL
+
+    def save_original(self, key: str, data: bytes) -> None:
+        """Keep a checked picture (`inspect`) whose renditions are made on first use
+        (`render`): a folder import reads a thousand album covers without resizing any."""
+        if hashlib.sha256(data).hexdigest() != key:
+            raise ValueError("the key of an original is its sha256")
+        folder = self._dir(key)
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_atomically(folder, self.original_path(key), data)
+
+    def render(self, key: str) -> bool:
+        """Make the renditions of a kept original, then drop it (the renditions are all that is
+        served); True when they exist afterwards. Safe to run twice at once: each rendition is
+        replaced atomically with the same bytes. `BadImage` when the original does not decode
+        (it is dropped too: the picture is then simply missing)."""
+        if self.exists(key):
+            return True
+        original = self.original_path(key)
+        try:
+            data = original.read_bytes()
+        except FileNotFoundError:
+            return self.exists(key)  # rendered meanwhile by another process, or never kept
+        try:
+            self.save(process(data))
+        finally:  # rendered, or never will be: either way it is not read again
+            original.unlink(missing_ok=True)
+        return True
 
     def exists(self, key: str) -> bool:
         """Whether every rendition of `key` is on disk."""

@@ -71,6 +71,7 @@ class IngestService:
         self.hashes = IngestRepo(db)
         self.media = media
         self.images = image_store
+        self._rendering: dict[str, asyncio.Future[bool]] = {}
 
     async def probe(self, path: Path) -> AudioInfo:
         """Read an audio file's format and tags off the event loop; 415/422 for bad files."""
@@ -120,8 +121,26 @@ class IngestService:
             return None
 
     async def image_path(self, image_id: int, size: int) -> Path | None:
+        """Where an image's rendition at `size` is; a picture an import kept as an original is
+        rendered first (once in this process however many ask at once). None when there is no
+        such image or its original does not decode."""
         sha = await self.repo.image_sha(image_id)
-        return self.images.path(sha, size) if sha else None
+        if not sha:
+            return None
+        path = self.images.path(sha, size)
+        if path.is_file() or not self.images.original_path(sha).is_file():
+            return path
+        rendering = self._rendering.get(sha)
+        if rendering is None:
+            rendering = asyncio.ensure_future(images.render_async(self.images, sha))
+            self._rendering[sha] = rendering
+            rendering.add_done_callback(lambda _: self._rendering.pop(sha, None))
+        try:
+            await asyncio.shield(rendering)
+        except images.BadImage as exc:
+            log.warning("image %s (%s) does not decode: %s", image_id, sha, exc)
+            return None
+        return path
 
     async def add_song(
         self, prepared: Prepared, overrides: dict[str, Any], actor: Actor | None
