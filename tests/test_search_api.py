@@ -261,6 +261,50 @@ async def test_a_rebuild_records_the_events_it_covers_so_the_consumer_skips_them
     assert recorder.writes >= 1 and await _applied(db, later[:1]) == {later[0]}
 
 
+async def test_a_rebuild_catches_up_only_what_was_committed_after_its_fill_began(
+        sclient, sadmin):
+    """An import just before a rebuild (its events within the catch-up window): what was
+    committed before the fill began is read by the fill and not applied again; a write committed
+    while the fill runs (here an artist renamed halfway) is caught up, so the new index finds
+    the new name. Both are recorded as covered."""
+    db, backend = sclient.app[keys.DB], sclient.app[keys.SEARCH_BACKEND]
+    before = await post(sclient, sadmin, "/api/artist", {"name": unique("Prefill")})
+    during = await post(sclient, sadmin, "/api/artist", {"name": unique("Midfill")})
+    renamed = unique("Renamedmidfill")
+    indexer = Indexer(db, backend)
+    real_fill, real_sync = indexer.fill, indexer.sync
+    caught_up: list[tuple[str, list[int]]] = []
+    filling = False
+
+    async def fill(target: Any, progress: Any = None) -> int:
+        nonlocal filling
+        filling = True
+        count = await real_fill(target, progress)
+        filling = False
+        resp = await sclient.put(f"/api/artist/{during['id']}", json={"name": renamed},
+                                 headers=sadmin.headers)
+        assert resp.status == 200
+        return count
+
+    async def sync(target: Any, entity: str, ids: Any, dependents: bool = True,
+                   sql: Any = None) -> None:
+        if not filling:
+            caught_up.append((entity, list(ids)))
+        await real_sync(target, entity, ids, dependents, sql)
+
+    indexer.fill, indexer.sync = fill, sync  # type: ignore[method-assign]
+    await indexer.reindex()
+    synced = {(entity, i) for entity, ids in caught_up for i in ids}
+    assert ("artist", during["id"]) in synced
+    assert ("artist", before["id"]) not in synced
+    assert [a["id"] for a in await found(sclient, sadmin, "artists", renamed)] == [during["id"]]
+    recent = await db.fetchall(
+        "SELECT event_id FROM outbox WHERE type = 'catalog.artist.upserted'"
+        " AND JSON_VALUE(payload, '$.data.entity_id') IN (%s, %s)", (before["id"], during["id"]))
+    assert len(recent) == 3
+    assert await _applied(db, [r["event_id"] for r in recent]) == {r["event_id"] for r in recent}
+
+
 class _Recorder:
     """A search backend that counts its writes and, while `gate` is set, holds them there."""
 

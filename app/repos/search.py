@@ -119,6 +119,13 @@ class SearchRepo:
     async def now(self) -> dt.datetime:
         return await self.db.fetchval("SELECT UTC_TIMESTAMP(6)")
 
+    async def catalog_event_ids_since(self, since: dt.datetime) -> set[str]:
+        """The ids of the `catalog.*` events recorded since `since` and committed by now."""
+        rows = await self.db.fetchall(
+            "SELECT event_id FROM outbox WHERE created_at >= %s AND type LIKE 'catalog.%%'",
+            (since,))
+        return {str(r["event_id"]) for r in rows}
+
     async def catalog_events_since(self, since: dt.datetime) -> list[Row]:
         """The `catalog.*` events recorded since `since` (the rebuild's catch-up): event_id and
         payload."""

@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence, Set
 from typing import Any
 
 from app.adapters.search import documents, make_search
@@ -125,13 +125,16 @@ class Indexer:
         return done
 
     async def catch_up(self, target: Target, since: dt.datetime,
-                       seen: list[str] | None = None) -> int:
-        """Re-derive every entity named by a `catalog.*` event recorded since `since` (their
-        event ids are added to `seen`)."""
+                       seen: list[str] | None = None, filled: Set[str] = frozenset()) -> int:
+        """Re-derive every entity named by a `catalog.*` event recorded since `since`, except the
+        events in `filled`, committed before the fill began (so read by it); every event id is
+        added to `seen`."""
         wanted: dict[str, set[int]] = {}
         for row in await self.repo.catalog_events_since(since):
             if seen is not None:
                 seen.append(str(row["event_id"]))
+            if row["event_id"] in filled:
+                continue
             try:
                 data = json.loads(row["payload"])["data"]
                 wanted.setdefault(str(data["entity"]), set()).add(int(data["entity_id"]))
@@ -155,13 +158,18 @@ class Indexer:
         recent = since - COVER_PUBLISHED_WITHIN
         count = 0
         seen: list[str] = []
+        filled: set[str] = set()
 
         async def fill(target: Target) -> None:
-            nonlocal count
+            nonlocal count, filled
+            # The recent events committed by now: every read of the fill, a later statement,
+            # sees their effects, so the catch-up need not apply them again (after an import it
+            # would redo most of the index). Those still open now are caught up as before.
+            filled = await self.repo.catalog_event_ids_since(since)
             count = await self.fill(target, progress)
 
         async def catch_up(target: Target) -> None:
-            await self.catch_up(target, since, seen)
+            await self.catch_up(target, since, seen, filled)
 
         await self.search.rebuild(fill, catch_up)
         try:
