@@ -258,12 +258,13 @@ def _jpeg(im: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _write_atomically(folder: Path, dest: Path, data: bytes) -> None:
+def _write_atomically(folder: Path, dest: Path, data: bytes, durable: bool = True) -> None:
     tmp = folder / f".{dest.name}.{uuid.uuid4().hex}.tmp"
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            os.fsync(f.fileno())
     os.chmod(tmp, 0o644)
     os.replace(tmp, dest)
 
@@ -298,14 +299,15 @@ class ImageStore:
         """Where an original kept for rendering later lives (`save_original`)."""
         return self._dir(key) / ORIGINAL
 
-    def save_original(self, key: str, data: bytes) -> None:
+    def save_original(self, key: str, data: bytes, durable: bool = True) -> None:
         """Keep a checked picture (`inspect`) whose renditions are made on first use
-        (`render`): a folder import reads a thousand album covers without resizing any."""
+        (`render`): a folder import reads a thousand album covers without resizing any.
+        `durable=False` skips the fsync: the caller syncs once for a whole batch."""
         if hashlib.sha256(data).hexdigest() != key:
             raise ValueError("the key of an original is its sha256")
         folder = self._dir(key)
         folder.mkdir(parents=True, exist_ok=True)
-        _write_atomically(folder, self.original_path(key), data)
+        _write_atomically(folder, self.original_path(key), data, durable)
 
     def render(self, key: str) -> bool:
         """Make the renditions of a kept original, then drop it (the renditions are all that is
