@@ -36,6 +36,7 @@ import time
 from typing import Any
 
 from app.adapters.bus import Bus, BusUnavailable, RabbitBus
+from app.adapters.cache import Cache
 from app.adapters.kv import KeyValue, KVUnavailable, MemoryKV, kv_context
 from app.config import Config
 from app.container import build_services
@@ -116,8 +117,9 @@ class Backbone:
 
     def __init__(self, db: Database, bus: Bus, relay: OutboxRelay, specs: list[ConsumerSpec],
                  run_consumers: bool, *, prefetch: int = 1, kv: KeyValue | None = None,
-                 stall_after: float = 30.0) -> None:
+                 stall_after: float = 30.0, cache: Cache | None = None) -> None:
         self.db = db
+        self.cache = cache  # the consumers' read-through cache, settled when they stop
         self.bus = bus
         self.relay = relay
         self.specs = specs
@@ -280,6 +282,8 @@ class Backbone:
         for spec in self.specs:
             if spec.close is not None:
                 await spec.close()
+        if self.cache is not None:  # values the handlers loaded reach the store before it closes
+            await self.cache.settle()
 
 
 async def start_backbone(config: Config, db: Database, bus: Bus, *, run_consumers: bool,
@@ -292,7 +296,8 @@ async def start_backbone(config: Config, db: Database, bus: Bus, *, run_consumer
     The consumers' services come from `build_services` over `kv` (without one, an in-process store).
     """
     store = kv if kv is not None else MemoryKV()
-    specs = consumers(build_services(config, db, store, local_cache=False))
+    services = build_services(config, db, store, local_cache=False)
+    specs = consumers(services)
 
     async def declare_queues() -> None:
         for spec in specs:
@@ -305,7 +310,7 @@ async def start_backbone(config: Config, db: Database, bus: Bus, *, run_consumer
         prefetch = consumer_prefetch(db.maxsize, len(specs), reserved)
     backbone = Backbone(db, bus, relay, specs, run_consumers, prefetch=prefetch,
                         kv=kv if isinstance(bus, RabbitBus) else None,
-                        stall_after=config.consumer_stall_seconds)
+                        stall_after=config.consumer_stall_seconds, cache=services.cache)
     await backbone._start()
     return backbone
 
