@@ -188,6 +188,12 @@ def test_an_original_is_checked_kept_and_rendered_on_first_use(tmp_path: Path) -
     assert not store.original_path(checked.sha256).exists()
     assert store.render(checked.sha256)
     assert not ImageStore(tmp_path).render("b" * 64)  # nothing kept: nothing to render
+    # The same picture kept again, then uploaded (saved at once): the upload's renditions
+    # replace the kept original, which is not left behind.
+    store.remove(checked.sha256)
+    store.save_original(checked.sha256, data)
+    store.save(processed)
+    assert store.exists(checked.sha256) and not store.original_path(checked.sha256).exists()
     with pytest.raises(ValueError):
         store.save_original("c" * 64, data)  # an original's key is its hash
 

@@ -287,12 +287,14 @@ class ImageStore:
         return self._dir(key) / f"{size}.jpg"
 
     def save(self, processed: ProcessedImage) -> str:
-        """Write every rendition atomically; returns the image key (the original's sha256)."""
+        """Write every rendition atomically; returns the image key (the original's sha256). An
+        original kept for later (`save_original`) is dropped: the renditions replace it."""
         key = processed.sha256
         folder = self._dir(key)
         folder.mkdir(parents=True, exist_ok=True)
         for size, data in processed.renditions.items():
             _write_atomically(folder, self.path(key, size), data)
+        self.original_path(key).unlink(missing_ok=True)
         return key
 
     def original_path(self, key: str) -> Path:
@@ -323,7 +325,7 @@ class ImageStore:
             return self.exists(key)  # rendered meanwhile by another process, or never kept
         try:
             self.save(process(data))
-        finally:  # rendered, or never will be: either way it is not read again
+        finally:  # rendered (save drops it), or never will be: either way it is not read again
             original.unlink(missing_ok=True)
         return True
 
