@@ -105,6 +105,34 @@ async def test_a_failing_loader_fails_every_waiter_and_keeps_nothing(kv: KeyValu
     await cache.settle()
 
 
+async def test_a_value_read_before_a_write_is_not_kept_after_it(kv: KeyValue) -> None:
+    """A load that read the old row, then a write's invalidation (here from another process,
+    and in this process), then the load's store: the old value is answered to its asker but
+    never kept, so the next read loads the new one."""
+    for invalidator in ("other process", "this process"):
+        cache, other = Cache(kv, local=False), Cache(kv, local=False)
+        read, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_old(read: asyncio.Event = read, release: asyncio.Event = release) -> object:
+            read.set()
+            await release.wait()
+            return {"title": "old"}
+
+        asking = asyncio.create_task(cache.get_or_load("album:9", slow_old))
+        await read.wait()
+        await (other if invalidator == "other process" else cache).invalidate("album:9")
+        release.set()
+        assert await asking == {"title": "old"}
+        await cache.settle()
+        assert await kv.get("c:album:9") is None, invalidator
+        assert await cache.get_or_load("album:9", Loader({"title": "new"}, delay=0)) == {
+            "title": "new"}
+        await cache.settle()
+        assert await Cache(kv, local=False).get_or_load("album:9", Loader("unused")) == {
+            "title": "new"}
+        await cache.invalidate("album:9")
+
+
 async def test_redis_down_means_the_loader_answers() -> None:
     down = RedisKV("redis://127.0.0.1:1/0", f"cachetest_{secrets.token_hex(4)}", timeout=0.2)
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 from conftest import Account, make_audio, make_config, register, unique
@@ -315,6 +316,16 @@ async def test_an_albums_songs_read_as_one_json_value_equal_each_song_read_alone
         value = await real(album_id, limit)
         return value[: len(value) // 2]
     monkeypatch.setattr(catalog.repo, "album_with_songs", cut)
+    await catalog.cache.invalidate(f"album:{album_id}")
+    again = await (await client.get(f"/api/album/{album_id}", headers=admin.headers)).json()
+    assert again == listed
+
+    # Cut between two songs, MariaDB still closes the array: valid JSON, a song short. The
+    # album's maintained song count tells, and the album is read as rows.
+    async def one_song_short(album_id: int, limit: int) -> Any:
+        fields = orjson.loads(await real(album_id, limit))
+        return orjson.dumps([*fields[:-1], fields[-1][:-1]]).decode()
+    monkeypatch.setattr(catalog.repo, "album_with_songs", one_song_short)
     await catalog.cache.invalidate(f"album:{album_id}")
     again = await (await client.get(f"/api/album/{album_id}", headers=admin.headers)).json()
     assert again == listed

@@ -209,9 +209,14 @@ def test_inspect_refuses_what_process_refuses(data: bytes, status: int) -> None:
 
 
 def test_a_kept_original_that_does_not_decode_is_refused_when_rendered(tmp_path: Path) -> None:
-    """A JPEG cut in its image data passes the header checks of `inspect` but not decoding."""
+    """A JPEG cut in its image data passes the header checks of `inspect` but not decoding:
+    `inspect(decode=True)`, what an import asks, refuses it at once; one kept anyway (a file
+    damaged on disk later) is refused when rendered, and dropped."""
     whole = placeholder_cover("cut short", 320)
     cut = whole[: len(whole) // 2]
+    with pytest.raises(BadImage):
+        images.inspect(cut, decode=True)
+    assert images.inspect(whole, decode=True).sha256 == hashlib.sha256(whole).hexdigest()
     store = ImageStore(tmp_path)
     key = images.inspect(cut).sha256
     store.save_original(key, cut)

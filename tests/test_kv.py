@@ -135,7 +135,6 @@ async def test_redis_keeps_deletes_made_while_down_and_sends_them_after() -> Non
         try:
             await kv.set("stale", b"old", 30)
             await kv.set("stale3", b"old", 30)
-            await kv.set("lock:filled", b"1", 30)
             proxy.cut()
             with pytest.raises(KVUnavailable):
                 await kv.delete("stale")
@@ -143,15 +142,12 @@ async def test_redis_keeps_deletes_made_while_down_and_sends_them_after() -> Non
                 await kv.delete("stale2")  # during the cool-down: kept too
             with pytest.raises(KVUnavailable):
                 await kv.delete_and_incr(["stale3"], ["gen"], 30)  # a write's invalidation too
-            with pytest.raises(KVUnavailable):
-                await kv.set_and_delete("filled", b"v", 30, "lock:filled")  # a fill's lock too
             assert await direct.get("stale") == b"old"  # not sent yet
             proxy.restore()
             await asyncio.sleep(RedisKV.COOL_DOWN + 0.1)
             # The first read after the outage sends the kept deletion before answering.
             assert await kv.get("stale") is None
             assert await direct.get("stale") is None and await direct.get("stale3") is None
-            assert await direct.get("lock:filled") is None
             assert kv._pending_deletes == set()
         finally:
             await kv.close()
@@ -192,13 +188,20 @@ async def test_delete_and_incr_does_both_at_once(kv: KeyValue) -> None:
     assert await kv.get("kept") is None
 
 
-async def test_set_and_delete_does_both_at_once(kv: KeyValue) -> None:
-    """A cache fill: the value stored with its expiry and the fill's lock released, in one call."""
-    await kv.add("lock:entry", b"1", 10)
+async def test_set_if_held_stores_only_while_the_fill_holds_its_lock(kv: KeyValue) -> None:
+    """A cache fill: the value stored with its expiry and the fill's lock released, in one call,
+    while the lock holds the fill's token; once an invalidation dropped the lock (or another
+    fill holds it), nothing is stored and another fill's lock is left alone."""
+    assert await kv.get_or_add("entry", "lock:entry", b"token-1", 10) == (None, True)
     await kv.set("other", b"o", 10)
-    await kv.set_and_delete("entry", b"value", 0.5, "lock:entry")
+    assert await kv.set_if_held("entry", b"value", 0.5, "lock:entry", b"token-1")
     assert await kv.mget(["entry", "lock:entry", "other"]) == [b"value", None, b"o"]
     assert 0 < await kv.ttl("entry") <= 0.5
-    assert await kv.add("lock:entry", b"1", 10)  # released: the next fill can take it
-    await kv.set_and_delete("entry", b"newer", 10)  # nothing to delete
-    assert await kv.get("entry") == b"newer"
+    await kv.delete("entry")
+    assert await kv.get_or_add("entry", "lock:entry", b"token-2", 10) == (None, True)
+    await kv.delete_and_incr(["entry", "lock:entry"], [], 10)  # a write's invalidation
+    assert not await kv.set_if_held("entry", b"stale", 10, "lock:entry", b"token-2")
+    assert await kv.get("entry") is None
+    assert await kv.add("lock:entry", b"token-3", 10)  # another fill's
+    assert not await kv.set_if_held("entry", b"stale", 10, "lock:entry", b"token-2")
+    assert await kv.mget(["entry", "lock:entry"]) == [None, b"token-3"]

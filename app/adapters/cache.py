@@ -4,7 +4,8 @@
 - One loader per key on a miss: concurrent misses in this process wait for the first loader, and
   other processes wait briefly on a short `lock:` key before loading themselves. A miss reads and
   takes that lock in one round trip; the loaded value is stored (and the lock released) in the
-  background, after it is answered.
+  background, after it is answered, and only while the lock is still its own: an invalidation
+  drops an entry's lock with it, so a value read before a write is never stored after it.
 - Writes invalidate after commit by deleting keys; lists are grouped under a generation counter
   that a write increments, so no key is ever enumerated (no `KEYS`).
 - When the store is down the loader runs directly: slower, never wrong.
@@ -20,6 +21,7 @@ import asyncio
 import json
 import logging
 import random
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -57,6 +59,7 @@ class Cache:
         self.local = local
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
         self._stores: set[asyncio.Task[None]] = set()
+        self._dropped: set[str] = set()  # loading here while invalidated: not to be kept
         self._pending_bumps: set[str] = set()
         self._l1: dict[str, tuple[float, bytes]] = {}
         self._gens: dict[str, int] = {}
@@ -84,6 +87,8 @@ class Cache:
                 self._gens.pop(key[4:], None)
             else:
                 self._l1.pop(key, None)
+                if key in self._inflight:
+                    self._dropped.add(key)
 
     def _l1_usable(self) -> bool:
         return self._started and self.kv.listening
@@ -130,8 +135,9 @@ class Cache:
         """The stored value, or the loader's: a miss takes the key's lock in the same round trip
         as the read, and the value is stored (and the lock released) after it is answered."""
         lock = "lock:" + key
+        token = secrets.token_bytes(8)
         try:
-            raw, got_lock = await self.kv.get_or_add("c:" + key, lock, b"1", self.lock_ttl)
+            raw, got_lock = await self.kv.get_or_add("c:" + key, lock, token, self.lock_ttl)
             if raw is not None:
                 self._remember(key, raw)
                 return raw
@@ -144,20 +150,26 @@ class Cache:
                         return raw
         except KVUnavailable:
             return _encode(await loader())
+        self._dropped.discard(key)
         value = await loader()
         payload = _encode(value)
+        if key in self._dropped:  # invalidated while loading: answered, not kept anywhere
+            self._dropped.discard(key)
+            return payload
         keep = self._ttl(ttl if value is not None else min(ttl, 30))
         self._remember(key, payload)
-        task = asyncio.create_task(self._store(key, payload, keep, lock if got_lock else None))
+        task = asyncio.create_task(self._store(key, payload, keep, token if got_lock else None))
         self._stores.add(task)
         task.add_done_callback(self._stores.discard)
         return payload
 
-    async def _store(self, key: str, payload: bytes, keep: float, lock: str | None) -> None:
-        """Keep a loaded value (and release its lock: one round trip), off the answer's path."""
+    async def _store(self, key: str, payload: bytes, keep: float, token: bytes | None) -> None:
+        """Keep a loaded value and release its lock (one round trip), off the answer's path,
+        only while the lock is still this load's: an invalidation since (in any process)
+        dropped the lock, and then the value, read before the write, is not kept."""
         try:
-            if lock is not None:
-                await self.kv.set_and_delete("c:" + key, payload, keep, lock)
+            if token is not None:
+                await self.kv.set_if_held("c:" + key, payload, keep, "lock:" + key, token)
             else:
                 await self.kv.set("c:" + key, payload, keep)
         except KVUnavailable:
@@ -216,11 +228,15 @@ class Cache:
             return
         for key in keys:
             self._l1.pop(key, None)
+            if key in self._inflight:
+                self._dropped.add(key)
         for group in groups:
             self._gens.pop(group, None)
         try:
-            await self.kv.delete_and_incr(["c:" + k for k in keys], ["gen:" + g for g in groups],
-                                          GEN_TTL)
+            # A fill's lock goes with its entry: a value read before this write is not stored.
+            await self.kv.delete_and_incr(
+                [*("c:" + k for k in keys), *("lock:" + k for k in keys)],
+                ["gen:" + g for g in groups], GEN_TTL)
         except KVUnavailable:
             # The store keeps the deletions; the bumps are sent before the next generation read.
             self._pending_bumps.update(groups)

@@ -41,7 +41,8 @@ class KeyValue(Protocol):
     async def add(self, key: str, value: bytes, ttl: float) -> bool: ...
     async def get_or_add(self, key: str, lock: str, value: bytes, ttl: float
                          ) -> tuple[bytes | None, bool]: ...
-    async def set_and_delete(self, key: str, value: bytes, ttl: float, *deletes: str) -> None: ...
+    async def set_if_held(self, key: str, value: bytes, ttl: float, lock: str, token: bytes
+                          ) -> bool: ...
     async def delete(self, *keys: str) -> None: ...
     async def incr(self, key: str, ttl: float) -> tuple[int, float]: ...
     async def delete_and_incr(self, deletes: Sequence[str], incrs: Sequence[str], ttl: float
@@ -111,11 +112,6 @@ class MemoryKV:
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         self._put(key, value, ttl)
 
-    async def set_and_delete(self, key: str, value: bytes, ttl: float, *deletes: str) -> None:
-        """`set` one key and `delete` others, at once."""
-        self._put(key, value, ttl)
-        await self.delete(*deletes)
-
     async def add(self, key: str, value: bytes, ttl: float) -> bool:
         if self._live(key) is not None:
             return False
@@ -130,6 +126,17 @@ class MemoryKV:
         if found is not None:
             return found, False
         return None, await self.add(lock, value, ttl)
+
+    async def set_if_held(self, key: str, value: bytes, ttl: float, lock: str, token: bytes
+                          ) -> bool:
+        """Set `key` and release `lock` only while `lock` still holds `token` (a cache fill
+        whose entry was not invalidated meanwhile: an invalidation drops the lock too)."""
+        held = self._live(lock)
+        if held is None or held[0] != token:
+            return False
+        self._put(key, value, ttl)
+        await self.delete(lock)
+        return True
 
     async def delete(self, *keys: str) -> None:
         for key in keys:
@@ -205,6 +212,16 @@ if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return {0, 1} e
 return {0, 0}
 """
 
+# While KEYS[1] holds ARGV[1]: KEYS[2] set to ARGV[2] (PX ARGV[3]) and KEYS[1] deleted; 1 if done.
+SET_IF_HELD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
 
 class RedisKV:
     """Redis through redis.asyncio, with short timeouts and a cool-down after a failure."""
@@ -228,6 +245,7 @@ class RedisKV:
         )
         self.client = aioredis.Redis.from_pool(pool)  # the client owns (and closes) the pool
         self._get_or_add = self.client.register_script(GET_OR_ADD)
+        self._set_if_held = self.client.register_script(SET_IF_HELD)
         self._down_until = 0.0
         self._pending_deletes: set[str] = set()
         self.channel = namespace + ":broadcast"
@@ -276,24 +294,6 @@ class RedisKV:
         async with self._command():
             await self.client.set(self.prefix + key, value, px=max(1, int(ttl * 1000)))
 
-    async def set_and_delete(self, key: str, value: bytes, ttl: float, *deletes: str) -> None:
-        """`set` one key and `delete` others in one round trip (a cache fill releasing its
-        lock); when Redis is down the deletions are kept as `delete` keeps them."""
-        full = [self.prefix + k for k in deletes]
-        if time.monotonic() < self._down_until:
-            self._pending_deletes.update(full)
-            raise KVUnavailable("redis is cooling down after a failure")
-        try:
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.set(self.prefix + key, value, px=max(1, int(ttl * 1000)))
-                if full:
-                    pipe.delete(*full)
-                await pipe.execute()
-            await self._flush_pending()
-        except (RedisError, OSError) as exc:
-            self._pending_deletes.update(full)
-            raise self._failed(exc) from exc
-
     async def add(self, key: str, value: bytes, ttl: float) -> bool:
         async with self._command():
             done = await self.client.set(
@@ -310,6 +310,16 @@ class RedisKV:
                 keys=[self.prefix + key, self.prefix + lock],
                 args=[value, max(1, int(ttl * 1000))])
             return (bytes(answer), False) if hit else (None, bool(answer))
+
+    async def set_if_held(self, key: str, value: bytes, ttl: float, lock: str, token: bytes
+                          ) -> bool:
+        """Set `key` and release `lock` only while `lock` still holds `token`, in one round
+        trip (a script): a cache fill whose entry was invalidated meanwhile (an invalidation
+        drops the lock too) stores nothing."""
+        async with self._command():
+            done = await self._set_if_held(keys=[self.prefix + lock, self.prefix + key],
+                                           args=[token, value, max(1, int(ttl * 1000))])
+            return bool(done)
 
     async def delete(self, *keys: str) -> None:
         """Delete keys; when Redis is down the deletion is kept and sent once it answers again."""

@@ -28,5 +28,7 @@ async def catalog_context(config: Config, *, search: bool = False) -> AsyncItera
         if search:
             backend = await stack.enter_async_context(search_context(config))
         services = build_services(config, db, kv, local_cache=False, search_backend=backend)
-        yield services
-        await services.cache.settle()  # values being stored reach the store before it closes
+        try:
+            yield services
+        finally:
+            await services.cache.settle()  # values being stored reach the store before it closes

@@ -182,7 +182,7 @@ def _cover(image_root: Path, data: bytes | None) -> tuple[str, int, int] | None:
     key = hashlib.sha256(data).hexdigest()
     if key not in _processed:
         try:
-            checked = images.inspect(data)
+            checked = images.inspect(data, decode=True)
         except images.BadImage:
             _processed[key] = None
         else:
@@ -496,9 +496,10 @@ class Importer:
         if not plans:
             return
         keys: list[str] = []
-        if any(plan.item.unsynced for plan in plans):
+        if any(plan.item.unsynced or plan.item.cover is not None for plan in plans):
             # The copies and kept covers were written without fsync: make them durable, once for
-            # the whole batch, before any row points at them.
+            # the whole batch, before any row points at them (a cover is written by the scan of
+            # one of its files, which may be in another batch, deferred or a duplicate).
             await asyncio.get_running_loop().run_in_executor(None, os.sync)
         memo = self._memo.carry()
         try:

@@ -455,14 +455,17 @@ class CatalogService:
                 return None
             try:
                 *fields, songs = orjson.loads(value)
+                row = dict(zip(ALBUM_FIELDS, fields, strict=True))
+                if len(songs or ()) != min(int(row["song_count"]), ALBUM_SONGS_MAX):
+                    # Cut at group_concat_max_len between two songs: still valid JSON.
+                    raise orjson.JSONDecodeError("songs missing", value, 0)
             except orjson.JSONDecodeError:  # longer than one value may be: read as rows
-                row, rows = await asyncio.gather(self.repo.album(album_id),
-                                                 self.repo.album_songs(album_id, ALBUM_SONGS_MAX))
-                if row is None:
+                stored, rows = await asyncio.gather(
+                    self.repo.album(album_id), self.repo.album_songs(album_id, ALBUM_SONGS_MAX))
+                if stored is None:
                     return None
-                return {**album_json(row, self.links),
+                return {**album_json(stored, self.links),
                         "songs": [song_json_featured(r, self.links) for r in rows]}
-            row = dict(zip(ALBUM_FIELDS, fields, strict=True))
             row["created_at"] = dt.datetime.fromisoformat(row["created_at"])
             return {**album_json(row, self.links),
                     "songs": [_album_song(values, self.links) for values in songs or ()]}

@@ -140,6 +140,9 @@ class IngestService:
         except images.BadImage as exc:
             log.warning("image %s (%s) does not decode: %s", image_id, sha, exc)
             return None
+        except OSError as exc:  # the disk: not served now, tried again at the next ask
+            log.warning("image %s (%s) could not be rendered: %s", image_id, sha, exc)
+            return None
         return path
 
     async def add_song(
