@@ -63,7 +63,6 @@ class Scanned:
     error: str | None = None
     stored: str | None = None
     cover: tuple[str, int, int] | None = None  # (sha256, width, height), kept (see _cover)
-    unsynced: bool = False  # wrote a file (a copy, a kept cover) not yet made durable
 
 
 @dataclass
@@ -144,10 +143,8 @@ def scan(path: str, store_root: str | None, image_root: str) -> Scanned:
         if store_root is not None:
             store = MediaStore(Path(store_root))
             result.stored = store.copy_in(Path(path), info.ext, durable=False).rel_path
-        kept = _kept[0]
         embedded = _cover(Path(image_root), info.cover) if info.cover else None
         result.cover = embedded or _folder_cover(Path(image_root), folder)
-        result.unsynced = result.stored is not None or _kept[0] > kept
         result.info = replace(info, cover=None, cover_mime=None)
     except UnsupportedAudio as exc:
         result.error = f"not a playable audio file ({exc})"
@@ -160,7 +157,6 @@ def scan(path: str, store_root: str | None, image_root: str) -> Scanned:
 
 # Per worker process: covers already made, by picture and by folder (an album's tracks share one).
 _processed: dict[str, tuple[str, int, int] | None] = {}
-_kept = [0]  # how many covers this worker kept (without fsync: the writer syncs a batch)
 _folder_images: dict[Path, tuple[str, int, int] | None] = {}
 
 
@@ -189,7 +185,6 @@ def _cover(image_root: Path, data: bytes | None) -> tuple[str, int, int] | None:
             store = images.ImageStore(image_root)
             if not store.exists(key):
                 store.save_original(key, data, durable=False)
-                _kept[0] += 1
             _processed[key] = (checked.sha256, checked.width, checked.height)
     return _processed[key]
 
@@ -496,7 +491,7 @@ class Importer:
         if not plans:
             return
         keys: list[str] = []
-        if any(plan.item.unsynced or plan.item.cover is not None for plan in plans):
+        if not self.in_place or any(plan.item.cover is not None for plan in plans):
             # The copies and kept covers were written without fsync: make them durable, once for
             # the whole batch, before any row points at them (a cover is written by the scan of
             # one of its files, which may be in another batch, deferred or a duplicate).

@@ -180,12 +180,17 @@ def inspect(
         raise
     except UnidentifiedImageError as exc:
         raise BadImage("not a JPEG, PNG, WebP or GIF image", 415) from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise BadImage("image has too many pixels", 422) from exc
     except Exception as exc:
-        # Decoders raise OSError, SyntaxError, ValueError, struct.error … on broken input.
-        raise BadImage(f"broken image: {exc}", 422) from exc
+        raise _decoding_error(exc) from exc
     return InspectedImage(hashlib.sha256(data).hexdigest(), width, height, fmt)
+
+
+def _decoding_error(exc: Exception) -> BadImage:
+    """What a failure of Pillow on untrusted bytes means (422): a decompression bomb, or a
+    broken image (decoders raise OSError, SyntaxError, ValueError, struct.error …)."""
+    if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        return BadImage("image has too many pixels", 422)
+    return BadImage(f"broken image: {exc}", 422)
 
 
 def process(
@@ -197,11 +202,8 @@ def process(
         with _open(data) as im:
             im.seek(0)  # the first frame of an animated GIF/WebP
             renditions = _renditions(_reduced(im))
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise BadImage("image has too many pixels", 422) from exc
     except Exception as exc:
-        # Decoders raise OSError, SyntaxError, ValueError, struct.error … on broken input.
-        raise BadImage(f"broken image: {exc}", 422) from exc
+        raise _decoding_error(exc) from exc
     return ProcessedImage(checked.sha256, checked.width, checked.height, checked.format,
                           renditions)
 
